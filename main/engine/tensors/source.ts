@@ -1,0 +1,67 @@
+// A model seen as named tensors that can be read one at a time. Disk-backed sources
+// (safetensors files, sharded HF folders) and in-memory ones share this interface, so merge
+// methods, evaluation and export never care where weights live.
+import type { DType } from '#common/types'
+
+export interface TensorMeta { name: string; shape: number[]; dtype: DType }
+
+export const FLOAT_DTYPES: ReadonlySet<DType> = new Set(['F64', 'F32', 'F16', 'BF16'])
+export const isFloat = (d: DType): boolean => FLOAT_DTYPES.has(d)
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1)
+
+export interface TensorSource {
+  /** what to call this model in messages (folder or file path) */
+  readonly label: string
+  /** tensor names, sorted lexicographically (the flat() order of methods.md §0.1) */
+  names(): string[]
+  meta(name: string): TensorMeta
+  has(name: string): boolean
+  /** floating tensors decoded to float32; throws (naming the tensor) for integer dtypes */
+  readF32(name: string): Promise<Float32Array>
+  /** the stored bytes, unconverted (integer buffers are copied byte for byte) */
+  readRaw(name: string): Promise<Uint8Array>
+  close?(): Promise<void>
+}
+
+export interface MemTensor { shape: number[]; data: Float32Array }
+
+/** An in-memory float32 model, used by tests, the mini-8 benchmark and in-process evaluation. */
+export class MemorySource implements TensorSource {
+  readonly label: string
+  private readonly t: Map<string, MemTensor>
+  private readonly sorted: string[]
+  constructor(tensors: Map<string, MemTensor> | Record<string, MemTensor>, label = 'memory') {
+    this.t = tensors instanceof Map ? tensors : new Map(Object.entries(tensors))
+    this.sorted = [...this.t.keys()].sort()
+    this.label = label
+    for (const [name, v] of this.t) {
+      const n = numel(v.shape)
+      if (n !== v.data.length) throw new Error(`${label}: tensor ${name} has ${v.data.length} values but shape [${v.shape}] needs ${n}`)
+    }
+  }
+  names(): string[] { return [...this.sorted] }
+  has(name: string): boolean { return this.t.has(name) }
+  meta(name: string): TensorMeta { return { name, shape: [...this.get(name).shape], dtype: 'F32' } }
+  async readF32(name: string): Promise<Float32Array> { return this.get(name).data }
+  async readRaw(name: string): Promise<Uint8Array> { const d = this.get(name).data; return new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }
+  tensors(): Map<string, MemTensor> { return this.t }
+  private get(name: string): MemTensor {
+    const v = this.t.get(name)
+    if (!v) throw new Error(`${this.label}: no tensor named ${name}`)
+    return v
+  }
+}
+
+/** Receives merged tensors in order; disk sinks write safetensors, memory sinks collect. */
+export interface TensorSink {
+  write(name: string, shape: number[], data: Float32Array): Promise<void>
+  /** non-float tensors (position_ids …) copied byte for byte from the base */
+  writeRaw(name: string, meta: TensorMeta, bytes: Uint8Array): Promise<void>
+}
+
+export class MemorySink implements TensorSink {
+  readonly tensors = new Map<string, MemTensor>()
+  async write(name: string, shape: number[], data: Float32Array): Promise<void> { this.tensors.set(name, { shape: [...shape], data }) }
+  async writeRaw(): Promise<void> { /* integer buffers are not needed for in-memory evaluation */ }
+  toSource(label = 'merged'): MemorySource { return new MemorySource(this.tensors, label) }
+}
