@@ -4,9 +4,9 @@ import { AmalgamError } from '#common/errors'
 
 export type Options = NonNullable<ParseArgsConfig['options']>
 
-export function parse(argv: string[], options: Options, allowPositionals = true) {
+export function parse<T extends Options>(argv: string[], options: T, allowPositionals = true) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true })
+    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({ args: argv, options, allowPositionals: allowPositionals as true, strict: true })
   } catch (e) {
     throw new AmalgamError('BAD_REQUEST', (e as Error).message)
   }

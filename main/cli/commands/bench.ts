@@ -1,0 +1,44 @@
+import { writeFileAtomic } from '../../engine/util/atomic'
+import type { Command } from '../main'
+import { parse, parseScopedSets } from '../args'
+import { benchTable } from '../bench-table'
+import { AmalgamError, toWireError } from '#common/errors'
+
+const cmd: Command = {
+  summary: 'the main job: merge the embedded benchmark with each method, evaluate, print the comparison table',
+  usage: [
+    'amalgam bench [--benchmark mini8] [--method NAME …|all] [--set method.key=value …] [--seed N] [--split test|val] [--json FILE]',
+    '',
+    'Without --method, runs every method the benchmark can feed. Reference rows (pretrained, the',
+    'individual experts, multi-task training) come first; Norm is accuracy ÷ expert accuracy, per task, averaged.',
+  ].join('\n'),
+  async run(argv, io) {
+    const { values } = parse(argv, {
+      benchmark: { type: 'string', default: 'mini8' }, method: { type: 'string', multiple: true }, set: { type: 'string', multiple: true },
+      seed: { type: 'string' }, split: { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' },
+    }, false)
+    if (values.benchmark !== 'mini8') throw new AmalgamError('BAD_REQUEST', `unknown benchmark "${values.benchmark}" (available: mini8)`)
+    if (values.split && values.split !== 'test' && values.split !== 'val') throw new AmalgamError('BAD_REQUEST', '--split must be test or val')
+    const { initTensorBackend } = await import('../../engine/backends/select')
+    const backend = await initTensorBackend({ log: (l) => { if (!values.quiet) io.err(l) } })
+    const { runMini8Bench, benchMethods } = await import('../../engine/bench/mini8-bench')
+    const { hasMethod } = await import('../../engine/merge/registry')
+    const asked = values.method ?? ['all']
+    const names = asked.includes('all') ? benchMethods().map((m) => m.name) : asked
+    for (const n of names) if (!hasMethod(n)) throw new AmalgamError('UNKNOWN_METHOD', `unknown method "${n}" (see amalgam methods)`)
+    const sets = parseScopedSets(values.set)
+    for (const scope of sets.keys()) if (scope !== '*' && !names.includes(scope)) throw new AmalgamError('BAD_REQUEST', `--set ${scope}.…: ${scope} is not among the methods being run`)
+    const runs = names.map((m) => ({ method: m, params: { ...(sets.get('*') ?? {}), ...(sets.get(m) ?? {}) } }))
+    const failures: string[] = []
+    if (!values.quiet) io.err(`mini-8: ${runs.length} method(s) on ${backend.backend}…`)
+    const report = await runMini8Bench({
+      runs, seed: values.seed ? Number(values.seed) : 0, split: values.split as 'test' | 'val' | undefined,
+      onRow: (r) => { if (!values.quiet) io.err(`  ${r.name.padEnd(28)} avg ${(100 * r.average).toFixed(1)}  (${r.seconds.toFixed(1)} s)`) },
+      onError: (m, e) => { failures.push(`${m}: ${toWireError(e).message}`); io.err(`  ${m.padEnd(28)} FAILED: ${toWireError(e).message}`) },
+    })
+    io.out(benchTable(report))
+    if (values.json) await writeFileAtomic(values.json, JSON.stringify({ ...report, backend: backend.backend, failures }, null, 2) + '\n')
+    if (failures.length) { io.err(`amalgam bench: ${failures.length} method(s) failed`); return 1 }
+  },
+}
+export default cmd
