@@ -1,6 +1,9 @@
 import { writeFileAtomic } from '../../engine/util/atomic'
 import type { Command } from '../main'
-import { parse, parseScopedSets } from '../args'
+import { join } from 'node:path'
+import type { BenchRow } from '#common/types'
+import type { Ta8Model } from '../../engine/clip/ta8'
+import { intOpt, parse, parseScopedSets } from '../args'
 import { benchTable } from '../bench-table'
 import { AmalgamError, toWireError } from '#common/errors'
 
@@ -8,6 +11,7 @@ const cmd: Command = {
   summary: 'the main job: merge the embedded benchmark with each method, evaluate, print the comparison table',
   usage: [
     'amalgam bench [--benchmark mini8] [--method NAME …|all] [--set method.key=value …] [--seed N] [--split test|val] [--json FILE]',
+    'amalgam bench --benchmark clip-ta8 --data DIR [--model clip-vit-base-patch32] [--limit N] [--reference] [--method …]',
     '',
     'Without --method, runs every method the benchmark can feed. Reference rows (pretrained, the',
     'individual experts, multi-task training) come first; Norm is accuracy ÷ expert accuracy, per task, averaged.',
@@ -16,8 +20,10 @@ const cmd: Command = {
     const { values } = parse(argv, {
       benchmark: { type: 'string', default: 'mini8' }, method: { type: 'string', multiple: true }, set: { type: 'string', multiple: true },
       seed: { type: 'string' }, split: { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' },
+      data: { type: 'string' }, model: { type: 'string' }, limit: { type: 'string' }, reference: { type: 'boolean' }, 'batch-size': { type: 'string' },
     }, false)
-    if (values.benchmark !== 'mini8') throw new AmalgamError('BAD_REQUEST', `unknown benchmark "${values.benchmark}" (available: mini8)`)
+    if (values.benchmark !== 'mini8' && values.benchmark !== 'clip-ta8') throw new AmalgamError('BAD_REQUEST', `unknown benchmark "${values.benchmark}" (available: mini8, clip-ta8)`)
+    if (values.benchmark === 'clip-ta8' && !values.data) throw new AmalgamError('BAD_REQUEST', 'clip-ta8 needs --data DIR (see docs/clip-ta8.md)')
     if (values.split && values.split !== 'test' && values.split !== 'val') throw new AmalgamError('BAD_REQUEST', '--split must be test or val')
     const { initTensorBackend } = await import('../../engine/backends/select')
     const backend = await initTensorBackend({ log: (l) => { if (!values.quiet) io.err(l) } })
@@ -30,12 +36,16 @@ const cmd: Command = {
     for (const scope of sets.keys()) if (scope !== '*' && !names.includes(scope)) throw new AmalgamError('BAD_REQUEST', `--set ${scope}.…: ${scope} is not among the methods being run`)
     const runs = names.map((m) => ({ method: m, params: { ...(sets.get('*') ?? {}), ...(sets.get(m) ?? {}) } }))
     const failures: string[] = []
-    if (!values.quiet) io.err(`mini-8: ${runs.length} method(s) on ${backend.backend}…`)
-    const report = await runMini8Bench({
-      runs, seed: values.seed ? Number(values.seed) : 0, split: values.split as 'test' | 'val' | undefined,
-      onRow: (r) => { if (!values.quiet) io.err(`  ${r.name.padEnd(28)} avg ${(100 * r.average).toFixed(1)}  (${r.seconds.toFixed(1)} s)`) },
-      onError: (m, e) => { failures.push(`${m}: ${toWireError(e).message}`); io.err(`  ${m.padEnd(28)} FAILED: ${toWireError(e).message}`) },
-    })
+    if (!values.quiet) io.err(`${values.benchmark}: ${runs.length} method(s) on ${backend.backend}…`)
+    const onRow = (r: BenchRow) => { if (!values.quiet) io.err(`  ${r.name.padEnd(28)} avg ${(100 * r.average).toFixed(1)}  (${r.seconds.toFixed(1)} s)`) }
+    const onError = (m: string, e: unknown) => { failures.push(`${m}: ${toWireError(e).message}`); io.err(`  ${m.padEnd(28)} FAILED: ${toWireError(e).message}`) }
+    const seed = intOpt(values.seed, 'seed') ?? 0
+    const report = values.benchmark === 'clip-ta8'
+      ? await (await import('../../engine/bench/clip-ta8-bench')).runClipTa8Bench({
+        dataDir: values.data!, model: values.model as Ta8Model | undefined, runs, seed, limit: intOpt(values.limit, 'limit'), batchSize: intOpt(values['batch-size'], 'batch-size'),
+        reference: values.reference, cacheDir: join(values.data!, '.amalgam-cache'), onRow, onError,
+      })
+      : await runMini8Bench({ runs, seed, split: values.split as 'test' | 'val' | undefined, onRow, onError })
     io.out(benchTable(report))
     if (values.json) await writeFileAtomic(values.json, JSON.stringify({ ...report, backend: backend.backend, failures }, null, 2) + '\n')
     if (failures.length) { io.err(`amalgam bench: ${failures.length} method(s) failed`); return 1 }
