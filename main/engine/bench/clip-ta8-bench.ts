@@ -5,6 +5,7 @@ import type { BenchReport, BenchRow } from '#common/types'
 import { openClipPool } from '../clip/pool'
 import { evaluateClipTasks } from '../clip/evaluate'
 import { ta8Layout, type Ta8Model } from '../clip/ta8'
+import { normalizedAccuracy } from '../benchmark/evaluate'
 import type { TaskCtx } from '../util/task'
 import { rowFromEval, runMethods, type MethodRun } from './run-methods'
 import type { BenchRow as Row } from '#common/types'
@@ -35,13 +36,16 @@ export async function runClipTa8Bench(o: ClipTa8Options, ctx: TaskCtx = {}): Pro
     evaluateClipTasks({ visionModel: model, base: layout.base, tasks, batchSize: o.batchSize, cacheDir: o.cacheDir, expertAccuracy, benchmark: 'clip-ta8' }, c)
   try {
     if (o.reference) {
-      const pre = await evaluate(pool.base, ctx)
-      rows.push(rowFromEval('pretrained', 'pretrained', pre))
-      o.onRow?.(rows[rows.length - 1])
+      const pre = rowFromEval('pretrained', 'pretrained', await evaluate(pool.base, ctx))
+      o.onRow?.(pre)
       const ind = await evaluate((task: string) => pool.models[names.indexOf(task)], ctx)
       expertAccuracy = Object.fromEntries(names.map((t) => [t, ind.perTask[t].accuracy]))
-      rows.push({ ...rowFromEval('Individual', 'expert', ind), normalized: 1 })
-      o.onRow?.(rows[rows.length - 1])
+      // every row is normalised against the experts measured in this run, the pretrained one too
+      // (it was evaluated before those accuracies existed)
+      pre.normalized = normalizedAccuracy(pre.accuracy, expertAccuracy)
+      const indRow = rowFromEval('Individual', 'expert', ind, { normalized: normalizedAccuracy(expertAccuracy, expertAccuracy) })
+      rows.push(pre, indRow)
+      o.onRow?.(indRow)
     }
     rows.push(...(await runMethods({ runs: o.runs, pool: { base: pool.base, models: pool.models, names }, tasks: names, seed: o.seed, evaluate, onRow: o.onRow, onError: o.onError }, ctx)))
   } finally {

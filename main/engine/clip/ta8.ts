@@ -3,7 +3,7 @@
 //   DIR/models/<model>_<task>/       fine-tuned vision towers (tanganke/<model>_<task>)
 //   DIR/data/<task>/                 dataset (HF parquet shards or ImageFolder), test + train splits
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { AmalgamError } from '#common/errors'
 import { TA8_TASKS, type Ta8Task } from './templates'
 import type { ClipEvalTask } from './evaluate'
@@ -34,7 +34,8 @@ export function ta8Layout(dir: string, model: Ta8Model = 'clip-vit-base-patch32'
   const experts = TA8_TASKS.map((t) => join(dir, 'models', `${model}_${t}`))
   const data = TA8_TASKS.map((t) => join(dir, 'data', t))
   const missing = [base, ...experts, ...data].filter((p) => !existsSync(p))
-  if (missing.length) throw new AmalgamError('NOT_FOUND', `clip-ta8: missing ${missing.length} folder(s) under ${dir}:\n  ${missing.join('\n  ')}\n(see docs/clip-ta8.md for what to download and where)`)
+  // one line: the CLI prints only an error's first line, and the missing folders are the point
+  if (missing.length) throw new AmalgamError('NOT_FOUND', `clip-ta8: missing ${missing.length} folder(s) under ${dir}: ${missing.map((p) => relative(dir, p)).join(', ')} (see docs/clip-ta8.md for what to download and where)`)
   return {
     base, experts,
     tasks: TA8_TASKS.map((t, i) => ({ name: t, dataDir: data[i], split })),

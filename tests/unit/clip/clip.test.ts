@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import sharp from 'sharp'
@@ -15,7 +15,7 @@ import { buildZeroShotHead } from '../../../main/engine/clip/heads'
 import { evaluateClipTasks } from '../../../main/engine/clip/evaluate'
 import { OverlaySource, openClipPool } from '../../../main/engine/clip/pool'
 import { preprocessImage } from '../../../main/engine/datasets/preprocess'
-import { f64, rng, writeTinyClipBase, writeTinyExpert } from './tiny-clip'
+import { f64, rng, writeTinyClipBase, writeTinyExpert, writeTinyImageFolder } from '../../fixtures/tiny-clip'
 import { refText, refVision, type RefCfg } from './reference'
 
 const root = mkdtempSync(join(tmpdir(), 'amalgam-clip-'))
@@ -113,14 +113,7 @@ describe('evaluateClipTasks', () => {
   let dataDir: string
   beforeAll(async () => {
     dataDir = join(root, 'toy')
-    const r = rng(11)
-    for (const [k, cls] of ['cat', 'photo'].entries()) {
-      mkdirSync(join(dataDir, 'test', cls), { recursive: true })
-      for (let i = 0; i < 5; i++) {
-        const px = Buffer.from(Array.from({ length: 10 * 8 * 3 }, (_, j) => Math.round(127 + 120 * r() + (j % 3 === k ? 60 : -60) * 0.5)))
-        writeFileSync(join(dataDir, 'test', cls, `${i}.png`), await sharp(px, { raw: { width: 10, height: 8, channels: 3 } }).png().toBuffer())
-      }
-    }
+    await writeTinyImageFolder(dataDir, { classes: ['cat', 'photo'], perClass: 5, seed: 11, width: 10, height: 8 })
   })
 
   // independent pipeline: float64 reference forward on the same preprocessed pixels
@@ -197,7 +190,7 @@ describe('evaluateClipTasks', () => {
 describe('openClipPool', () => {
   it('exposes only vision_model.* tensors and checks experts against the base', async () => {
     await writeTinyExpert(join(root, 'expert2'), legacy, 9)
-    await writeTinyExpert(join(root, 'broken'), legacy, 9, 'vision_model.encoder.layers.1.mlp.fc1.bias')
+    await writeTinyExpert(join(root, 'broken'), legacy, 9, { drop: 'vision_model.encoder.layers.1.mlp.fc1.bias' })
     const pool = await openClipPool(join(root, 'base'), [join(root, 'expert'), join(root, 'expert2')])
     expect(pool.base.names().every((n) => n.startsWith('vision_model.'))).toBe(true)
     expect(pool.base.names()).toHaveLength(5 + 2 * 16 + 2)
