@@ -1,0 +1,96 @@
+// The "run an experiment" task: open the pool, merge, keep the model (atomic HF folder) when asked,
+// evaluate in memory when asked. Runs in the job's child process, so it takes and returns plain
+// data only; all database writes stay in the engine host.
+import type { EvalResult, FloatOutDType } from '#common/types'
+import { MemorySink, type TensorMeta, type TensorSink, type TensorSource } from '../../tensors/source'
+import type { TaskCtx } from '../../util/task'
+import type { TaskRef } from '../../jobs/child'
+import { moduleUrl } from '../../jobs/child'
+import { delayedSink, DiscardSink, testTensorDelayMs, TeeSink } from './sinks'
+
+export interface ExperimentTaskInput {
+  method: string
+  params: Record<string, unknown>
+  seed: number
+  base: string
+  models: string[]
+  /** task names in model order */
+  names: string[]
+  /** write the merged model here (an HF folder, atomically) or null */
+  modelDir: string | null
+  dtype: FloatOutDType
+  recipeYaml: string
+  evaluate: { benchmark: string; evaluator: TaskRef } | null
+}
+
+export interface ExperimentTaskOutput {
+  params: Record<string, unknown>
+  diagnostics: Record<string, unknown>
+  eval: EvalResult | null
+  mergeSeconds: number
+  peakRssBytes: number
+  backend: string
+  keptModel: boolean
+}
+
+export type EvaluatorFn = (model: TensorSource | ((task: string) => TensorSource), opts: { benchmark: string }, ctx: TaskCtx) => Promise<EvalResult & { backend?: string }>
+
+export async function runExperimentTask(input: ExperimentTaskInput, ctx: TaskCtx): Promise<ExperimentTaskOutput> {
+  const [{ openModel }, { runMerge }, { getMethod }, { HfFolderWriter }] = await Promise.all([
+    import('../../checkpoints/open'), import('../../merge/run'), import('../../merge/registry'), import('../../checkpoints/export'),
+  ])
+  const perTask = getMethod(input.method).info.perTask === true
+  ctx.progress?.('open', 0, 'opening checkpoints')
+  const base = await openModel(input.base)
+  const models: TensorSource[] = []
+  const opened = [base]
+  try {
+    for (const m of input.models) { const s = await openModel(m); opened.push(s); models.push(s) }
+    const delay = testTensorDelayMs()
+    const memSinks: MemorySink[] = []
+    let writer: InstanceType<typeof HfFolderWriter> | null = null
+    const sinks: TensorSink[] = []
+    if (perTask) {
+      // One model per task: these are evaluated in memory; keeping N folders is an export concern.
+      for (let i = 0; i < models.length; i++) { const s = new MemorySink(); memSinks.push(s); sinks.push(delayedSink(s, delay)) }
+    } else {
+      const parts: TensorSink[] = []
+      if (input.evaluate) { const s = new MemorySink(); memSinks.push(s); parts.push(s) }
+      if (input.modelDir) {
+        const plan: TensorMeta[] = base.names().map((n) => base.meta(n))
+        writer = new HfFolderWriter({ outDir: input.modelDir, baseDir: base.dir, plan, dtype: input.dtype, recipeYaml: input.recipeYaml, overwrite: true })
+        parts.push(writer)
+      }
+      if (parts.length === 0) parts.push(new DiscardSink())
+      sinks.push(delayedSink(parts.length === 1 ? parts[0]! : new TeeSink(parts), delay))
+    }
+    let merged
+    try {
+      merged = await runMerge({
+        method: input.method, params: input.params, seed: input.seed, pool: { base, models, names: input.names },
+        ...(perTask ? { sinks } : { sink: sinks[0] }), ctx,
+      })
+      if (writer) { ctx.progress?.('write', 1, 'committing model folder'); await writer.commit() }
+    } catch (e) {
+      await writer?.abort()
+      throw e
+    }
+    let evalResult: (EvalResult & { backend?: string }) | null = null
+    if (input.evaluate) {
+      const mod = (await import(moduleUrl(input.evaluate.evaluator.module))) as Record<string, EvaluatorFn>
+      const fn = mod[input.evaluate.evaluator.export]
+      if (typeof fn !== 'function') throw new Error(`${input.evaluate.evaluator.module} has no evaluator ${input.evaluate.evaluator.export}`)
+      const sources = memSinks.map((s, i) => s.toSource(perTask ? `merged/${input.names[i]}` : 'merged'))
+      const model = perTask ? (task: string) => sources[Math.max(0, input.names.indexOf(task))]! : sources[0]!
+      evalResult = await fn(model, { benchmark: input.evaluate.benchmark }, ctx)
+    }
+    const { backend, ...evalOnly } = evalResult ?? { backend: undefined }
+    return {
+      params: merged.params, diagnostics: merged.diagnostics, eval: evalResult ? (evalOnly as EvalResult) : null,
+      mergeSeconds: merged.seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      backend: backend ?? 'typescript', keptModel: writer !== null,
+    }
+  } finally {
+    for (const s of opened) await s.close?.().catch(() => undefined)
+  }
+}

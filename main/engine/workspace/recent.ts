@@ -1,0 +1,28 @@
+// The recent-workspaces list: a small JSON file in the app-data folder, most recent first.
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { writeFileAtomic } from '../util/atomic'
+
+const MAX_RECENT = 12
+
+export class RecentWorkspaces {
+  readonly file: string
+  constructor(appData: string) { this.file = join(appData, 'recent-workspaces.json') }
+
+  async list(): Promise<string[]> {
+    try {
+      const v = JSON.parse(await readFile(this.file, 'utf8')) as unknown
+      return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+    } catch {
+      // A missing or unreadable list is not worth failing over: it is only a convenience.
+      return []
+    }
+  }
+
+  async touch(dir: string): Promise<string[]> {
+    const d = resolve(dir)
+    const next = [d, ...(await this.list()).filter((x) => x !== d)].slice(0, MAX_RECENT)
+    await writeFileAtomic(this.file, JSON.stringify(next, null, 2) + '\n')
+    return next
+  }
+}
