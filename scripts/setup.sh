@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks for Amalgam: OpenBLAS + LAPACKE (the native
-# linear algebra addon), Chromium (end-to-end tests), then the npm dependencies (which builds
-# better-sqlite3 and our addon). Safe to run again.
+# linear algebra addon), Chromium (end-to-end tests), Fashion-MNIST and the UCI digits (sources the
+# mini-8 benchmark is rebuilt from, and its reproducibility test), then the npm dependencies (which
+# builds better-sqlite3 and our addon). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in libopenblas-dev liblapacke-dev chromium; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in libopenblas-dev liblapacke-dev chromium dataset-fashion-mnist python3-sklearn; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
