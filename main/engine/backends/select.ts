@@ -32,7 +32,7 @@ export interface TensorBackendReport {
 
 export interface InitOptions {
   prefer?: TensorBackendName
-  /** where the one-time selection line goes (default console.info) */
+  /** where the one-time selection line goes (default stderr) */
   log?: (line: string) => void
 }
 
@@ -123,8 +123,11 @@ async function select(opts: InitOptions): Promise<TensorBackendReport> {
       backend: name, reason: why, package: attempt.package, skipped, gpu: null,
       seconds: (performance.now() - t0) / 1000, ...attempt.extra,
     }
-    const skippedText = skipped.map((s) => `${s.option}: ${s.reason}`).join('; ')
-    ;(opts.log ?? console.info)(`[amalgam] TF.js backend: ${name} (${why})${r.wasmSimd !== undefined ? `, simd ${r.wasmSimd ? 'on' : 'off'}, ${r.wasmThreads} thread(s)` : ''}${skippedText ? ` — skipped ${skippedText}` : ''}`)
+    // one short line: the full reasons are in the report (amalgam doctor --json)
+    const firstSentence = (x: string) => { const t = x.replace(/\s+/g, ' ').split(/(?<=\.) |: \//)[0]; return t.length > 70 ? `${t.slice(0, 67)}…` : t }
+    const skippedText = skipped.map((s) => `${s.option} (${firstSentence(s.reason)})`).join(', ')
+    // stderr, never stdout: `--json` output must stay the only thing on stdout
+    ;(opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(`[amalgam] TF.js backend: ${name} (${why})${r.wasmSimd !== undefined ? `, simd ${r.wasmSimd ? 'on' : 'off'}, ${r.wasmThreads} thread(s)` : ''}${skippedText ? ` — skipped ${skippedText}` : ''}`)
     return r
   }
   throw new AmalgamError('INTERNAL', `no TF.js backend could start: ${skipped.map((s) => `${s.option}: ${s.reason}`).join('; ')}`)
