@@ -7,6 +7,7 @@ import { evaluate, toBenchRow } from '../benchmark/evaluate'
 import { loadMini8, type Mini8 } from '../benchmark/mini8'
 import { listMethods } from '../merge/registry'
 import { runMerge } from '../merge/run'
+import { mini8MergeData } from '../merge/data-mini8'
 import type { ModelPool } from '../merge/types'
 import { MemorySink, MemorySource, type TensorSource } from '../tensors/source'
 import type { TaskCtx } from '../util/task'
@@ -16,7 +17,8 @@ export interface BenchOptions { runs: MethodRun[]; seed?: number; split?: 'test'
 
 /** Methods `--method all` runs: everything registered that the benchmark can feed. */
 export function benchMethods(): MethodInfo[] {
-  return listMethods().filter((m) => m.family === 'data-free' || (m as MethodInfo & { needs?: string }).needs === 'mini8')
+  // data-dependent methods are fed by mini8MergeData (exemplars, test images, heads)
+  return listMethods().filter((m) => m.family === 'data-free' || m.family === 'data-dependent')
 }
 
 /** Read a whole model into memory once: mini-8 models are small and every method re-reads them. */
@@ -46,13 +48,14 @@ export async function runMini8Bench(o: BenchOptions, ctx: TaskCtx = {}): Promise
   const bench = await loadMini8()
   const rows: BenchRow[] = [...(await referenceRows(bench))]
   const pool = await mini8Pool(bench)
+  const data = mini8MergeData(bench)
   const individual = bench.individualAccuracy(o.split ?? 'test')
   for (const r of o.runs) {
     try {
       const t0 = performance.now()
       const perTask = listMethods().find((m) => m.name === r.method)?.perTask
       const sinks = perTask ? bench.tasks.map(() => new MemorySink()) : [new MemorySink()]
-      const res = await runMerge({ method: r.method, params: r.params, seed: o.seed ?? 0, pool, sink: perTask ? undefined : sinks[0], sinks: perTask ? sinks : undefined, ctx })
+      const res = await runMerge({ method: r.method, params: r.params, seed: o.seed ?? 0, pool, sink: perTask ? undefined : sinks[0], sinks: perTask ? sinks : undefined, ctx, data })
       const model = perTask ? (task: string) => sinks[bench.tasks.indexOf(task)].toSource(`${r.method}:${task}`) : sinks[0].toSource(r.method)
       const ev = await evaluate(model, { bench, split: o.split, individual }, ctx)
       const row = toBenchRow(r.method, 'method', ev, { method: r.method, params: res.params })

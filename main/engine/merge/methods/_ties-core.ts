@@ -1,0 +1,134 @@
+// TIES building blocks (methods.md §0.5 P1–P3, §3, §29): the keep fraction, the global-per-task
+// magnitude thresholds by streaming selection, FusionBench's sign election with the majority-sign
+// fallback, and the disjoint merge. Shared by ties_merging, dare_ties_merging and consensus masks.
+import { paramError } from '../schema'
+import type { MergeJob } from '../types'
+import { AbsThresholds } from './_select'
+import { scanTensors, type Slice, type TensorFilter } from './_stream'
+
+export type MergeFunc = 'sum' | 'mean' | 'max'
+
+/** FusionBench's reading of `threshold`: a percentage when > 1, else a fraction. 100 % is rejected. */
+export function keepFraction(method: string, threshold: number, param = 'threshold'): number {
+  const k = threshold > 1 ? threshold / 100 : threshold
+  if (!(k >= 0 && k < 1)) throw paramError(method, param, `gives a keep fraction of ${k}; it must be in [0, 1) (100 % makes FusionBench's kthvalue(0) fail)`)
+  return k
+}
+
+/** 1-indexed rank of the threshold in FusionBench's kth-value trim: k = d − int(d·K). */
+export function trimRank(d: number, keep: number): number { return d - Math.trunc(d * keep) }
+
+/**
+ * Global-per-task thresholds: one exact k-th smallest |τ_t| over all selected tensors of task t,
+ * computed by streaming selection (two read passes), never by materialising N × d.
+ * `vectors(slice)` returns the (possibly transformed, e.g. DARE-dropped) task vectors of a tensor.
+ */
+export async function globalThresholds(
+  job: MergeJob, keep: number, vectors: (s: Slice) => Float32Array[], filter?: TensorFilter, stage = 'thresholds',
+): Promise<{ thresholds: number[]; d: number; rank: number }> {
+  let d = 0
+  for (const n of job.pool.base.names()) {
+    const m = job.pool.base.meta(n)
+    if ((m.dtype === 'F32' || m.dtype === 'F16' || m.dtype === 'BF16' || m.dtype === 'F64') && (!filter || filter(n, m.shape))) d += m.shape.reduce((a, b) => a * b, 1)
+  }
+  const N = job.pool.models.length
+  const rank = trimRank(d, keep)
+  if (d === 0) return { thresholds: new Array(N).fill(Infinity), d, rank }
+  const sel = new AbsThresholds(new Array(N).fill(rank), d)
+  for (let pass = 0; pass < sel.passes; pass++) {
+    await scanTensors(job, `${stage} ${pass + 1}/${sel.passes}`, (s) => {
+      const v = vectors(s)
+      for (let t = 0; t < N; t++) sel.feed(t, v[t])
+    }, filter)
+    sel.endPass()
+  }
+  return { thresholds: sel.thresholds(), d, rank }
+}
+
+/** v̂ = v where |v| ≥ q, else 0 (ties at the threshold kept). Returns the number kept. */
+export function trimInPlace(v: Float32Array, q: number): number {
+  let kept = 0
+  for (let k = 0; k < v.length; k++) { const x = v[k]; const keep = Math.abs(x) >= q; v[k] = keep ? x : 0; kept += keep ? 1 : 0 }
+  return kept
+}
+
+/** float32 Σ_t v̂_t in task order (the per-coordinate mass the sign is elected from). */
+export function massSum(trimmed: Float32Array[]): Float32Array {
+  const s = Float32Array.from(trimmed[0])
+  for (let t = 1; t < trimmed.length; t++) { const v = trimmed[t]; for (let k = 0; k < s.length; k++) s[k] += v[k] }
+  return s
+}
+
+/** Σ_e sgn(mass_e) contribution of one tensor to the global majority sign. */
+export function signBalance(mass: Float32Array): number {
+  let b = 0
+  for (let k = 0; k < mass.length; k++) b += mass[k] > 0 ? 1 : mass[k] < 0 ? -1 : 0
+  return b
+}
+
+/**
+ * FusionBench's disjoint merge: the elected sign is sgn(mass), with exact zeros replaced by the
+ * global majority sign `majority` (∈ {−1, 0, 1}). Entry v̂_t,e counts when (s > 0 and v̂ > 0) or
+ * (s ≤ 0 and v̂ < 0). Returns the merged task vector (before λ).
+ */
+export function disjointMerge(trimmed: Float32Array[], mass: Float32Array, majority: number, func: MergeFunc): Float32Array {
+  const n = mass.length
+  // task-outer loops over contiguous arrays (V8 handles these far better than a per-element loop
+  // over an array of arrays); the accumulation order per coordinate is still task order
+  const sign = new Int8Array(n)
+  for (let k = 0; k < n; k++) sign[k] = mass[k] > 0 ? 1 : mass[k] < 0 ? -1 : majority
+  const acc = new Float32Array(n)
+  if (func === 'sum') {
+    for (const v of trimmed) for (let k = 0; k < n; k++) { const x = v[k]; if (sign[k] > 0 ? x > 0 : x < 0) acc[k] += x }
+    return acc
+  }
+  if (func === 'mean') {
+    const cnt = new Uint16Array(n)
+    for (const v of trimmed) for (let k = 0; k < n; k++) { const x = v[k]; if (sign[k] > 0 ? x > 0 : x < 0) { acc[k] += x; cnt[k]++ } }
+    for (let k = 0; k < n; k++) if (cnt[k] > 1) acc[k] = acc[k] / cnt[k]
+    return acc
+  }
+  for (const v of trimmed) for (let k = 0; k < n; k++) { const x = v[k]; if ((sign[k] > 0 ? x > 0 : x < 0) && Math.abs(x) > acc[k]) acc[k] = Math.abs(x) }
+  for (let k = 0; k < n; k++) acc[k] *= sign[k]
+  return acc
+}
+
+/** mergekit's election and merge (variant): s = +1 where Σ v̂ ≥ 0; zeros never agree; optional mean. */
+export function mergekitDisjoint(trimmed: Float32Array[], func: MergeFunc): Float32Array {
+  const n = trimmed[0].length
+  const out = new Float32Array(n)
+  for (let k = 0; k < n; k++) {
+    let sum = 0
+    for (const v of trimmed) sum += v[k]
+    const s = sum >= 0 ? 1 : -1
+    let acc = 0, cnt = 0, best = 0
+    for (const v of trimmed) {
+      const x = v[k]
+      if (x !== 0 && Math.sign(x) === s) { acc += x; cnt++; if (Math.abs(x) > best) best = Math.abs(x) }
+    }
+    out[k] = func === 'sum' ? acc : func === 'mean' ? acc / (cnt || 1) : s * best
+  }
+  return out
+}
+
+/**
+ * Exact top-k by magnitude within one vector (mergekit `magnitude`, P1 exact): keeps
+ * k = int(keep·n) entries, ties at the k-th magnitude broken by index order. In place.
+ */
+export function exactTopKInPlace(v: Float32Array, keep: number, kth: (v: Float32Array, j: number) => number): number {
+  const n = v.length
+  const k = Math.trunc(keep * n)
+  if (k <= 0) { v.fill(0); return 0 }
+  if (k >= n) return n
+  const q = kth(v, n - k + 1) // the k-th largest = (n − k + 1)-th smallest
+  let above = 0
+  for (let i = 0; i < n; i++) if (Math.abs(v[i]) > q) above++
+  let tiesLeft = k - above
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(v[i])
+    if (a > q) continue
+    if (a === q && tiesLeft > 0) { tiesLeft--; continue }
+    v[i] = 0
+  }
+  return k
+}
