@@ -24,6 +24,8 @@ export interface EngineMethods {
   'methods.list': { in: void; out: MethodInfo[] }
   'checkpoints.inspect': { in: { path: string; tensors?: boolean }; out: CheckpointInfo }
   'checkpoints.check': { in: { base: string; models: string[]; scanNonFinite?: boolean }; out: PoolCheck }
+  /** SHA-256 of each weight file of a checkpoint (model cards in the pool view; reads every byte) */
+  'checkpoints.hash': { in: { path: string }; out: { files: Array<{ file: string; sha256: string; bytes: number }> } }
 
   'workspace.current': { in: void; out: WorkspaceInfo | null }
   'workspace.open': { in: { dir: string; create?: boolean }; out: WorkspaceInfo }

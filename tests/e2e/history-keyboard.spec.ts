@@ -1,0 +1,66 @@
+// The history table is usable from the keyboard alone: move, select, star, details, compare.
+import { test, expect, createWorkspace, addTinyPool, go, snap, waitJobsSettled } from './fixtures'
+
+test('keyboard navigation of the history table', async ({ app, workspaceDir }, info) => {
+  await createWorkspace(app, workspaceDir)
+  await addTinyPool(app)
+  await go(app, 'runs')
+  // four quick runs (tiny pool, no evaluation) give the table some rows
+  await app.getByTestId('method-task_arithmetic').click()
+  await app.getByTestId('run-pool').selectOption({ label: 'tiny' })
+  await app.getByTestId('run-name').fill('kbd')
+  await app.getByLabel("evaluate on the pool's tasks").uncheck()
+  await app.getByLabel('keep the merged model (needed to export)').uncheck()
+  await app.getByTestId('sweep-toggle').check()
+  await app.getByTestId('sweep-key-0').selectOption('scaling_factor')
+  await app.getByTestId('sweep-values-0').fill('0.1, 0.2, 0.3, 0.4')
+  await app.getByTestId('queue-run').click()
+  await waitJobsSettled(app)
+
+  await go(app, 'history')
+  await expect(app.getByTestId('history-count')).toHaveText('4 experiments')
+  const table = app.getByTestId('history-table')
+  await table.focus()
+  const cursor = () => table.locator('[role="row"][aria-selected="true"]')
+  await expect(cursor()).toHaveAttribute('data-index', '0')
+  await table.press('ArrowDown')
+  await table.press('ArrowDown')
+  await expect(cursor()).toHaveAttribute('data-index', '2')
+  await table.press('ArrowUp')
+  await expect(cursor()).toHaveAttribute('data-index', '1')
+  await table.press('End')
+  await expect(cursor()).toHaveAttribute('data-index', '3')
+  await table.press('ArrowDown')
+  await expect(cursor()).toHaveAttribute('data-index', '3')
+  await table.press('Home')
+  await expect(cursor()).toHaveAttribute('data-index', '0')
+
+  // S stars the row under the cursor (persisted by the engine)
+  await table.press('s')
+  await expect(cursor().locator('.star')).toHaveText('★')
+  // Space picks rows for comparison
+  await table.press(' ')
+  await table.press('ArrowDown')
+  await table.press(' ')
+  await expect(app.getByText('2 selected')).toBeVisible()
+  await expect(table.locator('.tr.picked')).toHaveCount(2)
+  // Enter opens the details of the cursor row, Escape closes them
+  await table.press('Enter')
+  await expect(app.getByTestId('history-details')).toContainText('task_arithmetic')
+  await table.press('Escape')
+  await expect(app.getByTestId('history-details')).toHaveCount(0)
+  // header sort by Avg is reachable too; / jumps to search
+  await table.press('/')
+  await expect(app.getByTestId('history-search')).toBeFocused()
+  await app.getByTestId('history-search').press('Escape')
+  await expect(table).toBeFocused()
+  // C compares the selection
+  await table.press('c')
+  await expect(app.getByTestId('view-compare')).toBeVisible()
+  await expect(app).toHaveURL(/#\/compare\?ids=/)
+  await expect(app.getByTestId('compare-row')).toHaveCount(2)
+  // the two runs differ only in λ: the recipe diff shows just that row
+  await expect(app.getByTestId('recipe-diff').locator('tbody tr')).toHaveCount(1)
+  await expect(app.getByTestId('recipe-diff')).toContainText('scaling_factor')
+  await snap(app, info, 'compare-sweep')
+})
