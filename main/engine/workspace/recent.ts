@@ -1,6 +1,6 @@
 // The recent-workspaces list: a small JSON file in the app-data folder, most recent first.
-import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { mkdir, readFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { writeFileAtomic } from '../util/atomic'
 
 const MAX_RECENT = 12
@@ -22,6 +22,8 @@ export class RecentWorkspaces {
   async touch(dir: string): Promise<string[]> {
     const d = resolve(dir)
     const next = [d, ...(await this.list()).filter((x) => x !== d)].slice(0, MAX_RECENT)
+    // the app-data folder does not exist on a first run
+    await mkdir(dirname(this.file), { recursive: true })
     await writeFileAtomic(this.file, JSON.stringify(next, null, 2) + '\n')
     return next
   }
