@@ -62,6 +62,7 @@ export interface TensorSink {
 export class MemorySink implements TensorSink {
   readonly tensors = new Map<string, MemTensor>()
   async write(name: string, shape: number[], data: Float32Array): Promise<void> { this.tensors.set(name, { shape: [...shape], data }) }
-  async writeRaw(): Promise<void> { /* integer buffers are not needed for in-memory evaluation */ }
+  // integer buffers (position_ids …) are not needed for in-memory evaluation
+  async writeRaw(_name: string, _meta: TensorMeta, _bytes: Uint8Array): Promise<void> {}
   toSource(label = 'merged'): MemorySource { return new MemorySource(this.tensors, label) }
 }
