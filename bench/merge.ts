@@ -89,6 +89,7 @@ class Subset implements TensorSource {
   has(n: string): boolean { return this.keep.includes(n) }
   meta(n: string): TensorMeta { return this.src.meta(n) }
   readF32(n: string): Promise<Float32Array> { return this.src.readF32(n) }
+  readF32Into(n: string, out: Float32Array): Promise<Float32Array> { return this.src.readF32Into(n, out) }
   readRaw(n: string): Promise<Uint8Array> { return this.src.readRaw(n) }
 }
 
@@ -113,8 +114,18 @@ async function child(what: string): Promise<void> {
     const sink = new HfFolderWriter({ outDir: out, baseDir: join(CACHE, 'base'), plan, overwrite: true })
     const params: Record<string, unknown> = {}
     if (scope === 'layer0' && arg('--steps')) params.steps = arg('--steps')
-    await runMerge({ method, pool, sink, params })
+    const res = await runMerge({ method, pool, sink, params })
     await sink.commit()
+    const per = (res.diagnostics.perTensor ?? {}) as Record<string, { subspaceSeconds?: number; optimiseSeconds?: number }>
+    const timed = Object.entries(per).filter(([, v]) => v.optimiseSeconds !== undefined)
+    if (timed.length) {
+      // per-tensor split (DogeTA): shared-subspace SVDs + optimisation steps, grouped by shape
+      const byShape = new Map<string, number[]>()
+      for (const [n, v] of timed) { const k = pool.base.meta(n).shape.join('×'); byShape.set(k, [...(byShape.get(k) ?? []), (v.subspaceSeconds ?? 0) + v.optimiseSeconds!]) }
+      note = [...byShape].map(([k, t]) => `${k}: ${(t.reduce((a, b) => a + b, 0) / t.length).toFixed(1)} s/tensor`).join(', ')
+      const sub = timed.reduce((a, [, v]) => a + (v.subspaceSeconds ?? 0), 0)
+      note += ` (SVDs ${sub.toFixed(1)} s of ${timed.reduce((a, [, v]) => a + (v.subspaceSeconds ?? 0) + v.optimiseSeconds!, 0).toFixed(1)} s)`
+    }
     rmSync(out, { recursive: true, force: true })
   }
   const seconds = (performance.now() - t0) / 1000
@@ -156,9 +167,9 @@ async function main(): Promise<void> {
   }
   const gb = (b: number) => (b / 2 ** 30).toFixed(2)
   console.log(`\nmerge benchmark: ${N_MODELS} models + base, ${LAYERS} blocks, ${(modelBytes / 1e6).toFixed(0)} MB f32 per model, output f32 via HfFolderWriter (page cache warm)`)
-  console.log('| run | seconds | × floor | goal | peak RSS GiB | × one model (goal < 3×) |')
-  console.log('|---|---|---|---|---|---|')
-  for (const r of rows) console.log(`| ${r.name} | ${r.seconds.toFixed(2)} | ${r.ratio ?? '1.00×'} | ${r.goal ?? 'ceiling'} | ${gb(r.maxRssBytes)} | ${(r.maxRssBytes / modelBytes).toFixed(2)}× |`)
+  console.log('| run | seconds | × floor | goal | peak RSS GiB | × one model (goal < 3×) | note |')
+  console.log('|---|---|---|---|---|---|---|')
+  for (const r of rows) console.log(`| ${r.name} | ${r.seconds.toFixed(2)} | ${r.ratio ?? (r.goal ? '—' : '1.00×')} | ${r.goal ?? 'ceiling'} | ${gb(r.maxRssBytes)} | ${(r.maxRssBytes / modelBytes).toFixed(2)}× | ${r.note ?? ''} |`)
   console.log('\nreference (methods.md §29, FusionBench on PyTorch, 2-core CPU): TA ≈ 5.5 s / 2.2 GB peak, TIES ≈ 100 s / 21 GB peak')
 }
 

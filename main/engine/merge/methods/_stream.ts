@@ -4,6 +4,7 @@ import { AmalgamError } from '#common/errors'
 import { isFloat, numel } from '../../tensors/source'
 import { throwIfCancelled, tick } from '../../util/task'
 import type { MergeJob } from '../types'
+import { weightedSumInto } from '../../kernels/elementwise'
 
 export interface Slice {
   name: string
@@ -33,30 +34,82 @@ function checkShapes(job: MergeJob, name: string, shape: number[]): void {
   })
 }
 
-async function readSlice(job: MergeJob, name: string, index: number, withModels: boolean): Promise<Slice> {
+/** A source that can decode into a caller-owned buffer (ModelSource, SafetensorsFile). */
+interface IntoSource { readF32Into(name: string, out: Float32Array): Promise<Float32Array> }
+const canReadInto = (s: unknown): s is IntoSource => typeof (s as Partial<IntoSource>).readF32Into === 'function'
+
+/**
+ * Input buffers recycled across tensors: a pass holds at most two slices (the one being merged
+ * and the one being prefetched), so two sets of N + 1 arrays sized to the largest tensor replace
+ * 2·(N + 1) fresh multi-megabyte allocations per tensor — whose external memory otherwise drives
+ * V8 into a mark-compact every few tensors (a third of a Task Arithmetic run was GC).
+ * Only for passes whose callback keeps no reference to the slice's arrays after it returns.
+ */
+class InputBuffers {
+  private free: Float32Array[][] = []
+  constructor(private readonly count: number, private readonly capacity: number) {}
+  take(): Float32Array[] { return this.free.pop() ?? Array.from({ length: this.count }, () => new Float32Array(this.capacity)) }
+  give(set: Float32Array[]): void { this.free.push(set) }
+}
+
+function maxFloatNumel(job: MergeJob, names: string[]): number {
+  let max = 0
+  for (const n of names) { const m = job.pool.base.meta(n); if (isFloat(m.dtype)) max = Math.max(max, numel(m.shape)) }
+  return max
+}
+
+interface HeldSlice extends Slice { release(): void }
+
+async function readSlice(job: MergeJob, name: string, index: number, withModels: boolean, bufs?: InputBuffers): Promise<HeldSlice> {
   const shape = job.pool.base.meta(name).shape
   checkShapes(job, name, shape)
-  const [base, ...models] = await Promise.all([
-    job.pool.base.readF32(name),
-    ...(withModels ? job.pool.models.map((m) => m.readF32(name)) : []),
-  ])
-  return { name, shape, index, base, models }
+  const sources = [job.pool.base, ...(withModels ? job.pool.models : [])]
+  // in-memory sources hand out their own storage: recycling only pays for sources that decode
+  const set = bufs && sources.every(canReadInto) ? bufs.take() : undefined
+  const n = numel(shape)
+  try {
+    const [base, ...models] = await Promise.all(sources.map((src, i) =>
+      set ? (src as IntoSource).readF32Into(name, set[i].subarray(0, n)) : src.readF32(name)))
+    return { name, shape, index, base, models, release: () => { if (set) bufs!.give(set) } }
+  } catch (e) {
+    if (set) bufs!.give(set)
+    throw e
+  }
+}
+
+/** Options of the streaming passes. */
+export interface PassOptions {
+  /**
+   * Recycle the input arrays (θ0 and θ_t) of each slice once the callback has returned (and, in
+   * writeTensors, its outputs are written). The callback must not keep references to them.
+   */
+  reuseInputs?: boolean
 }
 
 /** A read-only pass over the selected floating tensors (statistics, thresholds). */
 export async function scanTensors(
-  job: MergeJob, stage: string, fn: (s: Slice) => void | Promise<void>, filter?: TensorFilter,
+  job: MergeJob, stage: string, fn: (s: Slice) => void | Promise<void>, filter?: TensorFilter, opts: PassOptions = {},
 ): Promise<void> {
   const names = floatNames(job, filter)
-  // read tensor i + 1 while tensor i is being processed: I/O and compute overlap
-  let next = names.length ? readSlice(job, names[0], 0, true) : null
+  const bufs = opts.reuseInputs ? new InputBuffers(job.pool.models.length + 1, maxFloatNumel(job, names)) : undefined
+  // read the next tensors while tensor i is being processed: I/O and compute overlap (two ahead
+  // with recycled buffers, see writeTensors)
+  const ahead = opts.reuseInputs ? 2 : 1
+  const pending: Array<Promise<HeldSlice>> = []
+  const start = (j: number): void => {
+    if (j >= names.length) return
+    const p = readSlice(job, names[j], j, true, bufs)
+    p.catch(() => undefined) // surfaced when awaited
+    pending.push(p)
+  }
+  for (let j = 0; j < ahead; j++) start(j)
   for (let i = 0; i < names.length; i++) {
     throwIfCancelled(job.ctx, `${job.method} (${stage})`)
     job.ctx.progress?.(stage, i / names.length, names[i])
-    const cur = await next!
-    next = i + 1 < names.length ? readSlice(job, names[i + 1], i + 1, true) : null
-    next?.catch(() => undefined) // surfaced when awaited
+    const cur = await pending.shift()!
+    start(i + ahead)
     await fn(cur)
+    cur.release()
     await tick()
   }
   job.ctx.progress?.(stage, 1)
@@ -70,16 +123,22 @@ export async function scanTensors(
 export async function writeTensors(
   job: MergeJob, stage: string,
   fn: (s: Slice) => Float32Array | Float32Array[] | null | Promise<Float32Array | Float32Array[] | null>,
-  keepBase?: TensorFilter,
+  keepBase?: TensorFilter, opts: PassOptions = {},
 ): Promise<void> {
   const base = job.pool.base
   const names = base.names()
   const merges = (n: string): boolean => { const m = base.meta(n); return isFloat(m.dtype) && !keepBase?.(n, m.shape) }
+  const bufs = opts.reuseInputs ? new InputBuffers(job.pool.models.length + 1, maxFloatNumel(job, names.filter(merges))) : undefined
   // prefetch the next tensor that will be merged while the current one is computed
-  const prefetch = new Map<number, Promise<Slice>>()
-  const want = (from: number): void => {
-    for (let j = from; j < names.length; j++) {
-      if (merges(names[j])) { if (!prefetch.has(j)) { const p = readSlice(job, names[j], j, true); p.catch(() => undefined); prefetch.set(j, p) } return }
+  const prefetch = new Map<number, Promise<HeldSlice>>()
+  // how many merged tensors are read ahead of the one being computed: with recycled buffers the
+  // reads are cheap to keep in flight, and two ahead keeps the disk busy through a long tensor
+  const ahead = opts.reuseInputs ? 2 : 1
+  const want = (from: number, count = 1): void => {
+    for (let j = from; j < names.length && count > 0; j++) {
+      if (!merges(names[j])) continue
+      if (!prefetch.has(j)) { const p = readSlice(job, names[j], j, true, bufs); p.catch(() => undefined); prefetch.set(j, p) }
+      count--
     }
   }
   for (let i = 0; i < names.length; i++) {
@@ -102,10 +161,10 @@ export async function writeTensors(
     want(i)
     const slice = await prefetch.get(i)!
     prefetch.delete(i)
-    want(i + 1)
+    want(i + 1, ahead)
     const out = await fn(slice)
     job.stats.merged++
-    if (out === null) continue // held back by the method, which writes it itself (writeHeld)
+    if (out === null) { slice.release(); continue } // held back by the method, which writes it itself (writeHeld)
     const outs = Array.isArray(out) ? out : [out]
     if (outs.length !== job.sinks.length) throw new AmalgamError('INTERNAL', `${job.method}: produced ${outs.length} outputs for ${name} but ${job.sinks.length} sinks were given`)
     const n = numel(meta.shape)
@@ -113,6 +172,7 @@ export async function writeTensors(
       if (outs[k].length !== n) throw new AmalgamError('INTERNAL', `${job.method}: output for ${name} has ${outs[k].length} values, expected ${n}`)
       await job.sinks[k].write(name, meta.shape, outs[k])
     }
+    slice.release()
     await tick()
   }
   job.ctx.progress?.(stage, 1)
@@ -132,14 +192,13 @@ export function taskVectors(s: Slice, into?: Float32Array[]): Float32Array[] {
   const b = s.base, n = b.length
   return s.models.map((m, i) => {
     const t = into ? into[i].subarray(0, n) : new Float32Array(n)
-    subInto(t, m, b)
+    // 1·θ_i + (−1)·θ0 in float64, rounded once: exactly float32(θ_i − θ0) (native loop when loaded)
+    weightedSumInto(t, [m, b], SUB_WEIGHTS)
     return t
   })
 }
 
-function subInto(t: Float32Array, m: Float32Array, b: Float32Array): void {
-  for (let k = 0; k < t.length; k++) t[k] = m[k] - b[k]
-}
+const SUB_WEIGHTS = [1, -1]
 
 /** Reusable per-task scratch buffers, grown to the largest tensor seen. */
 export class Scratch {
@@ -156,6 +215,13 @@ export function addScaled(base: Float32Array, v: Float32Array, lambda: number): 
   const l = Math.fround(lambda)
   for (let k = 0; k < out.length; k++) out[k] = base[k] + Math.fround(l * v[k])
   return out
+}
+
+/** v ← θ0 + λ·v in place (float32, the same values as addScaled); returns v. */
+export function addScaledInPlace(v: Float32Array, base: Float32Array, lambda: number): Float32Array {
+  const l = Math.fround(lambda)
+  for (let k = 0; k < v.length; k++) v[k] = base[k] + Math.fround(l * v[k])
+  return v
 }
 
 /** Running mean of task vectors as FusionBench computes it: m ← τ_1; m ← m + (τ_i − m)/i. */

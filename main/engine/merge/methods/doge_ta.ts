@@ -3,14 +3,14 @@
 // to every expert (a row-wise first-order loss), with the gradient projected off the shared
 // output-side subspace of the tasks; then merge with a global top-K % mask per task. Everything
 // else stays at θ0. Gradients are closed-form; the projection is U_s(U_sᵀg) through BLAS.
-import { mat, mat64, matmul, svd, type Mat32 } from '../../linalg/index'
+import { mat, mat64, matmul, type Mat32 } from '../../linalg/index'
 import { throwIfCancelled, tick } from '../../util/task'
 import { defineMethod, type MergeJob } from '../types'
 import { paramError } from '../schema'
 import { FB } from './_params'
 import { globalThresholds, keepFraction } from './_ties-core'
-import { placeCols } from './_lowrank'
-import { taskVectors, writeTensors } from './_stream'
+import { placeCols, topSvd } from './_lowrank'
+import { Scratch, taskVectors, writeTensors } from './_stream'
 
 interface P { lamda: number; subspace: number; K: number; steps: number; lr: number; variant: 'adam' | 'sgd'; [k: string]: unknown }
 
@@ -54,23 +54,40 @@ export class DogeProblem {
 
   loss(delta: Float32Array): number { let s = 0; for (const x of this.residuals(delta)) s += x * x; return s }
 
-  /** ∂L/∂δ[o,:] = −2Λ Σ_j e_{j,o} V_j[o,:]; also returns L. */
+  /**
+   * ∂L/∂δ[o,:] = −2Λ Σ_j e_{j,o} V_j[o,:] into `out`; returns L. Same arithmetic as `residuals`
+   * (each dot product accumulated in float64 in index order, the task sum in task order), fused
+   * row by row in a loop generated for N: the N row segments are read once for the dot products
+   * (N independent accumulators) and once more, from cache, for the gradient row.
+   */
   gradient(delta: Float32Array, out: Float32Array): number {
-    const { rows, cols, V, Lambda } = this
-    const e = this.residuals(delta)
-    const acc = new Float64Array(cols)
-    let loss = 0
-    for (const x of e) loss += x * x
-    for (let o = 0; o < rows; o++) {
-      acc.fill(0)
-      for (let j = 0; j < V.length; j++) {
-        const w = e[j * rows + o], v = V[j]
-        for (let i = 0, b = o * cols; i < cols; i++) acc[i] += w * v[b + i]
-      }
-      for (let i = 0, b = o * cols; i < cols; i++) out[b + i] = -2 * Lambda * acc[i]
-    }
-    return loss
+    return rowKernel(this.V.length)(this.V, delta, this.c, out, this.rows, this.cols, this.Lambda)
   }
+}
+
+type RowKernel = (V: Float32Array[], delta: Float32Array, c: Float64Array, out: Float32Array, rows: number, cols: number, Lambda: number) => number
+const rowKernels = new Map<number, RowKernel>()
+
+/** The fused residual + gradient loop for N tasks (generated once per N: locals, no inner array-of-arrays). */
+function rowKernel(N: number): RowKernel {
+  let k = rowKernels.get(N)
+  if (k) return k
+  const J = Array.from({ length: N }, (_, j) => j)
+  const body = `
+    ${J.map((j) => `const v${j} = V[${j}];`).join(' ')}
+    const scale = -2 * Lambda;
+    let loss = 0;
+    for (let o = 0; o < rows; o++) {
+      const b = o * cols, end = b + cols;
+      ${J.map((j) => `let a${j} = 0;`).join(' ')}
+      for (let i = b; i < end; i++) { const d = delta[i]; ${J.map((j) => `a${j} += v${j}[i] * d;`).join(' ')} }
+      ${J.map((j) => `const e${j} = c[${j} * rows + o] - Lambda * a${j}; loss += e${j} * e${j};`).join(' ')}
+      for (let i = b; i < end; i++) out[i] = scale * (${J.map((j) => `e${j} * v${j}[i]`).join(' + ')});
+    }
+    return loss;`
+  k = new Function('V', 'delta', 'c', 'out', 'rows', 'cols', 'Lambda', body) as RowKernel
+  rowKernels.set(N, k)
+  return k
 }
 
 /** U_s: the first k_s left singular vectors of the concatenated per-task top-r left bases. */
@@ -80,17 +97,21 @@ export function sharedSubspace(V: Float32Array[], rows: number, cols: number, di
   const r = Math.floor(m / N)
   const ks = Math.floor(m / divisor)
   const Ubar = mat64(rows, m)
-  V.forEach((v, t) => { if (r > 0) placeCols(Ubar, svd(mat(rows, cols, v), { k: r }).U, r, t * r) })
-  const Us = svd(Ubar, { k: Math.min(ks, m) }).U
+  V.forEach((v, t) => { if (r > 0) placeCols(Ubar, topSvd(mat(rows, cols, v), r).U, r, t * r) })
+  const Us = topSvd(Ubar, Math.min(ks, m)).U
   return mat(Us.rows, Us.cols, Float32Array.from(Us.data))
 }
 
 /** g ← g − U_s(U_sᵀ g), in place. */
 export function projectOut(Us: Mat32, g: Float32Array, rows: number, cols: number): void {
   if (Us.cols === 0) return
-  const G = mat(rows, cols, g)
-  const p = matmul(Us, matmul(Us, G, { transA: true }))
-  for (let k = 0; k < g.length; k++) g[k] -= p.data[k]
+  const p = sharedComponent(Us, g, rows, cols)
+  for (let k = 0; k < g.length; k++) g[k] -= p[k]
+}
+
+/** U_s(U_sᵀ g) (rows×cols, float32 sgemm): k_s ≪ rows, so P = U_sU_sᵀ is never formed. */
+function sharedComponent(Us: Mat32, g: Float32Array, rows: number, cols: number): Float32Array {
+  return matmul(Us, matmul(Us, mat(rows, cols, g), { transA: true })).data as Float32Array
 }
 
 /** PyTorch Adam (β = 0.9/0.999, eps 1e-8, no weight decay), float32 state, torch's update order. */
@@ -101,17 +122,26 @@ export class Adam {
   constructor(n: number, private readonly lr: number, private readonly b1 = 0.9, private readonly b2 = 0.999, private readonly eps = 1e-8) {
     this.m = new Float32Array(n); this.v = new Float32Array(n)
   }
-  step(param: Float32Array, g: Float32Array): void {
+  step(param: Float32Array, g: Float32Array): void { this.stepProjected(param, g, null) }
+  /**
+   * One step with the gradient g − p (p = its shared-subspace component, or null for g itself),
+   * the difference rounded to float32 as an in-place `g -= p` would: the projection and the
+   * update share one pass over memory.
+   */
+  stepProjected(param: Float32Array, g: Float32Array, p: Float32Array | null): void {
     this.t++
-    const { m, v, b1, b2 } = this
+    const { m, v, b1, b2, eps } = this
     const bc1 = 1 - b1 ** this.t, bc2 = 1 - b2 ** this.t
     const stepSize = this.lr / bc1, bc2s = Math.sqrt(bc2)
     const w1 = Math.fround(1 - b1), w2 = Math.fround(1 - b2)
-    for (let k = 0; k < param.length; k++) {
-      m[k] = m[k] + w1 * (g[k] - m[k]) // exp_avg.lerp_(grad, 1 − β1)
-      v[k] = v[k] * b2 + w2 * g[k] * g[k]
-      const denom = Math.fround(Math.sqrt(v[k]) / bc2s) + this.eps
-      param[k] = param[k] - stepSize * (m[k] / denom)
+    const n = param.length
+    for (let k = 0; k < n; k++) {
+      const gk = p === null ? g[k] : Math.fround(g[k] - p[k])
+      const mk = Math.fround(m[k] + w1 * (gk - m[k])) // exp_avg.lerp_(grad, 1 − β1)
+      const vk = Math.fround(v[k] * b2 + w2 * gk * gk)
+      m[k] = mk; v[k] = vk
+      const denom = Math.fround(Math.sqrt(vk) / bc2s) + eps
+      param[k] = param[k] - stepSize * (mk / denom)
     }
   }
 }
@@ -122,12 +152,14 @@ export function optimiseDelta(prob: DogeProblem, Us: Mat32, steps: number, lr: n
   const delta = new Float32Array(n), g = new Float32Array(n)
   const adam = variant === 'adam' ? new Adam(n, lr) : null
   const losses: number[] = []
+  const lr32 = lr
   for (let s = 0; s < steps; s++) {
     onStep?.(s)
     losses.push(prob.gradient(delta, g))
-    projectOut(Us, g, prob.rows, prob.cols)
-    if (adam) adam.step(delta, g)
-    else for (let k = 0; k < n; k++) delta[k] -= lr * g[k]
+    const p = Us.cols === 0 ? null : sharedComponent(Us, g, prob.rows, prob.cols)
+    if (adam) { adam.stepProjected(delta, g, p); continue }
+    if (p) for (let k = 0; k < n; k++) delta[k] -= lr32 * Math.fround(g[k] - p[k])
+    else for (let k = 0; k < n; k++) delta[k] -= lr32 * g[k]
   }
   losses.push(prob.loss(delta))
   return { delta, losses }
@@ -167,18 +199,23 @@ export default defineMethod<P>({
   async merge(job: MergeJob<P>) {
     const p = job.params
     const keep = keepFraction('doge_ta', p.K, 'K')
-    const { thresholds, d } = await globalThresholds(job, keep, taskVectors, dogeFilter, 'mask thresholds')
+    const scratch = new Scratch()
+    const N = job.pool.models.length
+    const { thresholds, d } = await globalThresholds(job, keep, (s) => taskVectors(s, scratch.get(N, s.base.length)), dogeFilter, 'mask thresholds')
     job.diag.set('maskThresholds', thresholds)
     job.diag.set('filteredParameters', d)
     const kept = new Array(job.pool.models.length).fill(0)
     await writeTensors(job, 'merge', async (s) => {
       const [rows, cols] = s.shape
       const V = taskVectors(s)
+      const t0 = performance.now()
       const prob = new DogeProblem(V, rows, cols, p.lamda)
       const Us = sharedSubspace(V, rows, cols, p.subspace)
+      const t1 = performance.now()
       const { delta, losses } = optimiseDelta(prob, Us, p.steps, p.lr, p.variant, (i) => {
         if (i % 25 === 0) { throwIfCancelled(job.ctx, 'doge_ta'); job.ctx.progress?.('optimise', i / Math.max(p.steps, 1), s.name) }
       })
+      const t2 = performance.now()
       await tick()
       const out = Float32Array.from(s.base)
       V.forEach((v, t) => {
@@ -187,9 +224,9 @@ export default defineMethod<P>({
       })
       let dn = 0
       for (const x of delta) dn += x * x
-      job.diag.tensor(s.name, { lambda: prob.lambdas, deltaNorm: Math.sqrt(dn), subspaceLeak: leak(Us, delta, rows, cols), lossFirst: losses[0], lossLast: losses[losses.length - 1], subspaceRank: Us.cols })
+      job.diag.tensor(s.name, { lambda: prob.lambdas, deltaNorm: Math.sqrt(dn), subspaceLeak: leak(Us, delta, rows, cols), lossFirst: losses[0], lossLast: losses[losses.length - 1], subspaceRank: Us.cols, subspaceSeconds: (t1 - t0) / 1000, optimiseSeconds: (t2 - t1) / 1000 })
       return out
-    }, (name, shape) => !dogeFilter(name, shape))
+    }, (name, shape) => !dogeFilter(name, shape), { reuseInputs: true }) // the callback copies θ0 and keeps only its own arrays
     job.diag.set('keptFraction', kept.map((k) => k / Math.max(d, 1)))
   },
 })

@@ -1,10 +1,8 @@
 // Iso-C, isotropic merging in the common subspace (methods.md §13, §29): per 2-D tensor, the TA
 // sum M = Σ τ_t with its spectrum flattened to the mean singular value: s̄·U Vᵀ.
-import { svd } from '../../linalg/index'
 import { defineMethod } from '../types'
 import { FB, excludeKeys, scalingFactor } from './_params'
-import { asMat64, runSvdMethod, spectrumHead } from './_lowrank'
-import { matmul } from '../../linalg/index'
+import { asMat64, polarAndSpectrum, runSvdMethod, spectrumHead } from './_lowrank'
 
 interface P { scaling_factor: number; exclude_keys: string; [k: string]: unknown }
 
@@ -19,10 +17,10 @@ export function isoSum(taus: Float32Array[]): Float32Array {
 
 export function isoCMerge(taus: Float32Array[], shape: number[]): { merged: Float32Array; diag: Record<string, unknown> } {
   const [m, n] = shape
-  const f = svd(asMat64(isoSum(taus), shape))
+  const f = polarAndSpectrum(asMat64(isoSum(taus), shape)) // U Vᵀ of the SVD and its spectrum
   const k = f.S.length
   const mean = f.S.reduce((a, b) => a + b, 0) / k
-  const P = matmul(f.U, f.Vt)
+  const P = f.P
   const out = new Float32Array(m * n)
   for (let i = 0; i < out.length; i++) out[i] = mean * P.data[i]
   return { merged: out, diag: { k, meanSigma: Number(mean.toPrecision(6)), sigma: spectrumHead(f.S) } }

@@ -1,9 +1,9 @@
 // Iso-CTS, isotropic merging in common and task-specific subspaces (methods.md §13, §29).
-import { mat64, projectCols, svd } from '../../linalg/index'
+import { mat64, projectCols } from '../../linalg/index'
 import { defineMethod } from '../types'
 import { paramError } from '../schema'
 import { FB, excludeKeys, scalingFactor } from './_params'
-import { asMat64, placeCols, placeRows, polarProduct, runSvdMethod } from './_lowrank'
+import { asMat64, placeCols, placeRows, polarProduct, runSvdMethod, topSvd } from './_lowrank'
 import { isoSum } from './iso_c'
 
 interface P { scaling_factor: number; common_space_fraction: number; exclude_keys: string; [k: string]: unknown }
@@ -29,7 +29,7 @@ export function isoCtsMerge(taus: Float32Array[], shape: number[], f: number): {
   const N = taus.length
   const k = Math.min(m, n)
   const { common: c, perTask: d } = isoCtsSplit(k, N, f)
-  const M = svd(asMat64(isoSum(taus), shape), { k: Math.max(c, 0) })
+  const M = topSvd(asMat64(isoSum(taus), shape), Math.max(c, 0))
   const U = mat64(m, k), V = mat64(k, n)
   const S = new Float64Array(k)
   if (d > 0) {
@@ -37,7 +37,7 @@ export function isoCtsMerge(taus: Float32Array[], shape: number[], f: number): {
       const T = asMat64(tau, shape)
       const proj = projectCols(M.U, T)
       for (let i = 0; i < T.data.length; i++) T.data[i] -= proj.data[i]
-      const r = svd(T, { k: d })
+      const r = topSvd(T, d)
       placeCols(U, r.U, d, t * d)
       placeRows(V, r.Vt, d, t * d)
       S.set(r.S.subarray(0, d), t * d)

@@ -1,11 +1,10 @@
 // TSV-M, Task Singular Vectors Merge (methods.md §12, §29): per 2-D tensor, keep each task's
 // top-r singular triplets (r = int(min(m,n)·(1/N))), concatenate them, decorrelate the bases
 // by their polar factors and recombine; other tensors get the mean task vector.
-import { svd } from '../../linalg/index'
-import { mat64 } from '../../linalg/index'
+import { mat, mat64 } from '../../linalg/index'
 import { defineMethod } from '../types'
 import { FB, excludeKeys } from './_params'
-import { asMat64, placeCols, placeRows, polarProduct, runSvdMethod, spectrumHead } from './_lowrank'
+import { placeCols, placeRows, polarProduct, runSvdMethod, spectrumHead, topSvd } from './_lowrank'
 
 interface P { alpha: number; exclude_keys: string; [k: string]: unknown }
 
@@ -21,12 +20,12 @@ export function tsvMerge(taus: Float32Array[], shape: number[]): { merged: Float
   const U = mat64(m, k), V = mat64(k, n)
   const S = new Float64Array(k)
   taus.forEach((tau, t) => {
-    const f = svd(asMat64(tau, shape), { k: r })
+    const f = topSvd(mat(m, n, tau), r)
     placeCols(U, f.U, r, t * r)
     placeRows(V, f.Vt, r, t * r)
     S.set(f.S.subarray(0, r), t * r)
   })
-  const merged = polarProduct(U, S, V)
+  const merged = polarProduct(U, S, V, N * r) // slots past N·r are zero
   return { merged, diag: { rank: r, k, sigma: spectrumHead([...S].sort((a, b) => b - a)) } }
 }
 
