@@ -2,8 +2,8 @@
 // falls back to its TypeScript linear algebra and `amalgam doctor` reports "native: off".
 //
 // node-gyp candidates, in order: the one npm passes to install scripts (npm_config_node_gyp),
-// npm's bundled copy next to this Node, then the project's own. The project's node-gyp 13 pulls
-// an undici that needs Node ≥ 22 (zstd), so on Node 20 the next candidate is tried.
+// npm's bundled copy next to this Node, then one installed in the project. We do not depend on
+// node-gyp ourselves: node-gyp 13 pulls an undici that needs Node ≥ 22 (zstd) and fails on Node 20.
 // Headers: an explicit nodedir (npm config / env), else the distro's /usr/include/node when it
 // has node_api.h, so the build works offline.
 import { spawnSync } from 'node:child_process'
