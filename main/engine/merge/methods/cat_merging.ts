@@ -51,7 +51,7 @@ export default defineMethod<P>({
       { name: 'feature_model', type: 'enum', default: 'expert', choices: ['expert', 'scaled_expert'], description: 'features from the expert θ0 + τ_k (paper, Algorithm 1) or from θ0 + α·τ_k (port)', citation: 'methods.md §22' },
       { name: 'norm_rescale', type: 'boolean', default: true, description: 'after each projection/mask, rescale τ_i to its previous norm (in the original code, not the paper)', citation: 'methods.md §22.1 step 4' },
       { name: 'shift_rule', type: 'enum', default: 'paper', choices: ['paper', 'port'], description: 'paper: mask where other tasks shift most; port: each task’s own largest shifts are zeroed in the others', citation: 'methods.md §22.3' },
-      { name: 'batch_size', type: 'integer', default: 16, min: 1, max: 4096, description: 'images per forward while capturing features' },
+      { name: 'batch_size', type: 'integer', default: 16, min: 1, max: 4096, description: 'images per forward while capturing features (does not change the result beyond float rounding)', citation: 'engine setting (methods.md §0.4: statistics streamed per batch)' },
     ],
     presets: [{ name: 'published port', params: { basis_size: 4, ln_basis_size: 4, shift_basis_size: 4, feature_model: 'scaled_expert', shift_rule: 'port' }, note: 'the port’s defaults (its smallest-eigenvalue selection is not reproduced: the paper’s largest is used)' }],
   },

@@ -47,7 +47,7 @@ export default defineMethod<P>({
     params: [
       { name: 'scaling_factor', type: 'number', default: 1.2, min: -10, max: 10, description: 'λ: θ = θ0 + λ·T* (1.2 for ViT-B/32, 1.5 for ViT-L/14; flat over [1, 1.5])', citation: `${PAPER} §5` },
       { name: 'num_exemplars', type: 'integer', default: 64, min: 1, max: 100000, description: 'unlabeled training-split exemplars per task, drawn with the run seed; features come from each task’s own expert', citation: `${PAPER} (64 recommended; 16 already stable)` },
-      { name: 'batch_size', type: 'integer', default: 16, min: 1, max: 4096, description: 'images per forward pass while capturing features (does not change the result beyond float rounding)' },
+      { name: 'batch_size', type: 'integer', default: 16, min: 1, max: 4096, description: 'images per forward pass while capturing features (does not change the result beyond float rounding)', citation: 'engine setting (methods.md §0.4: statistics streamed per batch)' },
     ],
     presets: [{ name: 'ViT-L/14 (λ = 1.5)', params: { scaling_factor: 1.5 }, note: 'the paper’s L/14 setting' }],
   },
