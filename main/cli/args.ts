@@ -4,9 +4,12 @@ import { AmalgamError } from '#common/errors'
 
 export type Options = NonNullable<ParseArgsConfig['options']>
 
-export function parse<T extends Options>(argv: string[], options: T, allowPositionals = true) {
+type ParseConfig<T extends Options> = { args: string[]; options: T; allowPositionals: true; strict: true }
+export type Parsed<T extends Options> = ReturnType<typeof parseArgs<ParseConfig<T>>>
+
+export function parse<T extends Options>(argv: string[], options: T, allowPositionals = true): Parsed<T> {
   try {
-    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({ args: argv, options, allowPositionals: allowPositionals as true, strict: true })
+    return parseArgs<ParseConfig<T>>({ args: argv, options, allowPositionals: allowPositionals as true, strict: true })
   } catch (e) {
     throw new AmalgamError('BAD_REQUEST', (e as Error).message)
   }

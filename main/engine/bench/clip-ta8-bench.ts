@@ -23,6 +23,7 @@ export interface ClipTa8Options {
   reference?: boolean
   onRow?(row: BenchRow): void
   onError?(method: string, e: unknown): void
+  onSkip?(method: string, why: string): void
 }
 
 export async function runClipTa8Bench(o: ClipTa8Options, ctx: TaskCtx = {}): Promise<BenchReport> {
@@ -47,7 +48,7 @@ export async function runClipTa8Bench(o: ClipTa8Options, ctx: TaskCtx = {}): Pro
       rows.push(pre, indRow)
       o.onRow?.(indRow)
     }
-    rows.push(...(await runMethods({ runs: o.runs, pool: { base: pool.base, models: pool.models, names }, tasks: names, seed: o.seed, evaluate, onRow: o.onRow, onError: o.onError }, ctx)))
+    rows.push(...(await runMethods({ runs: o.runs, pool: { base: pool.base, models: pool.models, names }, tasks: names, seed: o.seed, evaluate, onRow: o.onRow, onError: o.onError, onSkip: o.onSkip }, ctx)))
   } finally {
     await pool.close()
   }

@@ -3,6 +3,7 @@
 import type { BenchRow, EvalResult } from '#common/types'
 import { getMethod } from '../merge/registry'
 import { runMerge } from '../merge/run'
+import { validateParams } from '../merge/schema'
 import type { ModelPool } from '../merge/types'
 import { MemorySink, type TensorSource } from '../tensors/source'
 import type { TaskCtx } from '../util/task'
@@ -20,6 +21,8 @@ export interface RunMethodsOptions {
   mergeExtras?: Record<string, unknown>
   onRow?(row: BenchRow): void
   onError?(method: string, e: unknown): void
+  /** methods whose pool constraints this pool does not meet (SLERP needs exactly 2 models …) */
+  onSkip?(method: string, why: string): void
 }
 
 export function rowFromEval(name: string, kind: BenchRow['kind'], r: EvalResult, extra: Partial<BenchRow> = {}): BenchRow {
@@ -34,7 +37,12 @@ export async function runMethods(o: RunMethodsOptions, ctx: TaskCtx = {}): Promi
   for (const r of o.runs) {
     try {
       const t0 = performance.now()
-      const perTask = getMethod(r.method).info.perTask === true
+      const m = getMethod(r.method)
+      if (o.onSkip && m.check) {
+        // a pool the method cannot take (e.g. SLERP with 8 models) is not a failure of the method
+        try { m.check(validateParams(m.info, r.params ?? {}), o.pool) } catch (e) { o.onSkip(r.method, e instanceof Error ? e.message : String(e)); continue }
+      }
+      const perTask = m.info.perTask === true
       const sinks = perTask ? o.tasks.map(() => new MemorySink()) : [new MemorySink()]
       const res = await runMerge({
         method: r.method, params: r.params, seed: o.seed ?? 0, pool: o.pool, ctx, ...(o.mergeExtras ?? {}),

@@ -1,7 +1,7 @@
 // Tensor-by-tensor passes over a pool. Only θ0 and the N slices of the tensor in flight are held,
 // so memory stays bounded by the largest tensor × (N + a few), whatever the model size.
 import { AmalgamError } from '#common/errors'
-import { isFloat, numel } from '../../tensors/source'
+import { isFloat, numel, type TensorSource } from '../../tensors/source'
 import { throwIfCancelled, tick } from '../../util/task'
 import type { MergeJob } from '../types'
 import { weightedSumInto } from '../../kernels/elementwise'
@@ -35,7 +35,7 @@ function checkShapes(job: MergeJob, name: string, shape: number[]): void {
 }
 
 /** A source that can decode into a caller-owned buffer (ModelSource, SafetensorsFile). */
-interface IntoSource { readF32Into(name: string, out: Float32Array): Promise<Float32Array> }
+type IntoSource = TensorSource & { readF32Into(name: string, out: Float32Array): Promise<Float32Array> }
 const canReadInto = (s: unknown): s is IntoSource => typeof (s as Partial<IntoSource>).readF32Into === 'function'
 
 /**

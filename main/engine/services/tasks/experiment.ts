@@ -64,9 +64,15 @@ export async function runExperimentTask(input: ExperimentTaskInput, ctx: TaskCtx
       if (parts.length === 0) parts.push(new DiscardSink())
       sinks.push(delayedSink(parts.length === 1 ? parts[0]! : new TeeSink(parts), delay))
     }
+    // data-dependent methods read exemplars / unlabeled test images of the benchmark's tasks,
+    // in pool order; a pool without a benchmark gets runMerge's "needs data" error
+    const data = getMethod(input.method).info.family === 'data-dependent' && input.evaluate?.benchmark === 'mini8'
+      ? await import('../../merge/data-mini8').then(async ({ mini8MergeData }) => mini8MergeData(await (await import('../../benchmark/mini8')).loadMini8(), input.names))
+      : undefined
     let merged
     try {
       merged = await runMerge({
+        data,
         method: input.method, params: input.params, seed: input.seed, pool: { base, models, names: input.names },
         ...(perTask ? { sinks } : { sink: sinks[0] }), ctx,
       })
