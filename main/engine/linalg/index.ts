@@ -214,6 +214,19 @@ function randomizedSvd(a: Mat64, k: number, opts: SvdOpts): SvdResult {
 }
 
 /**
+ * The eigenvalues a pseudo-inverse keeps: |λ| > rtol·max|λ| (and non-zero), PyTorch's relative
+ * cutoff. Shared by pinvPsd and the factored pseudo-inverses of the data-dependent methods.
+ */
+export function pinvKeep(values: Float64Array, rtol: number): { keep: number[]; cutoff: number; maxAbs: number } {
+  let maxAbs = 0
+  for (const v of values) maxAbs = Math.max(maxAbs, Math.abs(v))
+  const cutoff = rtol * maxAbs
+  const keep: number[] = []
+  for (let j = 0; j < values.length; j++) if (Math.abs(values[j]) > cutoff && values[j] !== 0) keep.push(j)
+  return { keep, cutoff, maxAbs }
+}
+
+/**
  * Pseudo-inverse of a symmetric PSD matrix through eigh, float64. Eigenvalues with
  * |λ| ≤ rtol·max|λ| are dropped; default rtol = n·eps_f32 (n = rows), which is what
  * torch.linalg.pinv uses for a float32 input (rtol = max(m, n)·eps(float32) when atol is unset).
@@ -224,11 +237,7 @@ export function pinvPsd(a: Mat, opts: { rtol?: number } = {}): Mat64 {
   if (!(rtol >= 0)) throw new AmalgamError('BAD_PARAM', `pinvPsd: rtol = ${opts.rtol} must be ≥ 0`)
   if (n === 0) return mat64(0, 0)
   const { values, vectors } = eigh(a)
-  let smax = 0
-  for (const v of values) smax = Math.max(smax, Math.abs(v))
-  const cutoff = rtol * smax
-  const keep: number[] = []
-  for (let j = 0; j < n; j++) if (Math.abs(values[j]) > cutoff && values[j] !== 0) keep.push(j)
+  const { keep } = pinvKeep(values, rtol)
   const r = keep.length
   if (r === 0) return mat64(n, n)
   const V = new Float64Array(n * r), W = new Float64Array(n * r)

@@ -1,6 +1,6 @@
 // Gram-matrix solves shared by LOT, RegMean and CAT, in float64 through the engine's native
 // LAPACK path (eigh off the event loop so progress and cancellation still get through).
-import { eighAsync, matmulAsync, mat64, EPS_F32, type Mat64 } from '../../linalg/index'
+import { eighAsync, matmulAsync, mat64, pinvKeep, EPS_F32, type Mat64 } from '../../linalg/index'
 
 export interface PinvInfo { rank: number; dim: number; cutoff: number; maxEig: number; minKeptEig: number }
 
@@ -15,11 +15,7 @@ export interface PinvFactor { V: Mat64; inv: Float64Array; info: PinvInfo }
 export async function pinvFactor(S: Mat64, rtol = S.rows * EPS_F32): Promise<PinvFactor> {
   const n = S.rows
   const { values, vectors } = await eighAsync(S)
-  let smax = 0
-  for (const v of values) smax = Math.max(smax, Math.abs(v))
-  const cutoff = rtol * smax
-  const keep: number[] = []
-  for (let j = 0; j < n; j++) if (Math.abs(values[j]) > cutoff && values[j] !== 0) keep.push(j)
+  const { keep, cutoff, maxAbs: smax } = pinvKeep(values, rtol)
   const r = keep.length
   let minKept = Infinity
   for (const j of keep) minKept = Math.min(minKept, Math.abs(values[j]))
