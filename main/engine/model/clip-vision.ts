@@ -10,23 +10,18 @@ import type * as tfjs from '@tensorflow/tfjs'
 import { AmalgamError } from '#common/errors'
 import { numel, type TensorSource, type MemTensor } from '../tensors/source'
 import { tf, getModelTf } from './tf'
-import { matmul, bmatmul } from './ops'
+import { matmul } from './ops'
+import { encoderBlock, layerNorm, readEncoderLayer, type EncoderLayer } from './encoder'
 import { type ClipVisionConfig, clipParamShapes, numTokens, VM, validateConfig } from './config'
 
 /** Parameters by HF name (vision_model.… and optionally visual_projection.weight). */
 export type ClipParams = Record<string, tfjs.Tensor>
 
-interface PreparedLayer {
-  ln1g: tfjs.Tensor1D; ln1b: tfjs.Tensor1D; ln2g: tfjs.Tensor1D; ln2b: tfjs.Tensor1D
-  q: tfjs.Tensor2D; qb: tfjs.Tensor1D; k: tfjs.Tensor2D; kb: tfjs.Tensor1D
-  v: tfjs.Tensor2D; vb: tfjs.Tensor1D; o: tfjs.Tensor2D; ob: tfjs.Tensor1D
-  fc1: tfjs.Tensor2D; fc1b: tfjs.Tensor1D; fc2: tfjs.Tensor2D; fc2b: tfjs.Tensor1D
-}
 /** Weights rearranged for the forward: linear weights [in, out], patch weight [p·p·C, D]. */
 export interface PreparedClip {
   cls: tfjs.Tensor1D; patch: tfjs.Tensor2D; pos: tfjs.Tensor2D
   preg: tfjs.Tensor1D; preb: tfjs.Tensor1D; postg: tfjs.Tensor1D; postb: tfjs.Tensor1D
-  layers: PreparedLayer[]
+  layers: EncoderLayer[]
   proj?: tfjs.Tensor2D
 }
 
@@ -49,20 +44,8 @@ export function prepareClip(cfg: ClipVisionConfig, p: ClipParams): PreparedClip 
   const T = (name: string) => tf.transpose(need(p, name)) as tfjs.Tensor2D
   const V = (name: string) => need(p, name) as tfjs.Tensor1D
   const C = cfg.numChannels, P = cfg.patchSize, D = cfg.hiddenSize
-  const layers: PreparedLayer[] = []
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const L = `${VM}.encoder.layers.${l}`
-    layers.push({
-      ln1g: V(`${L}.layer_norm1.weight`), ln1b: V(`${L}.layer_norm1.bias`),
-      ln2g: V(`${L}.layer_norm2.weight`), ln2b: V(`${L}.layer_norm2.bias`),
-      q: T(`${L}.self_attn.q_proj.weight`), qb: V(`${L}.self_attn.q_proj.bias`),
-      k: T(`${L}.self_attn.k_proj.weight`), kb: V(`${L}.self_attn.k_proj.bias`),
-      v: T(`${L}.self_attn.v_proj.weight`), vb: V(`${L}.self_attn.v_proj.bias`),
-      o: T(`${L}.self_attn.out_proj.weight`), ob: V(`${L}.self_attn.out_proj.bias`),
-      fc1: T(`${L}.mlp.fc1.weight`), fc1b: V(`${L}.mlp.fc1.bias`),
-      fc2: T(`${L}.mlp.fc2.weight`), fc2b: V(`${L}.mlp.fc2.bias`),
-    })
-  }
+  const layers: EncoderLayer[] = []
+  for (let l = 0; l < cfg.numLayers; l++) layers.push(readEncoderLayer(`${VM}.encoder.layers.${l}`, T, V))
   // Conv2d weight [D, C, p, p] → [p, p, C, D] → [p·p·C, D]: rows ordered (py, px, c), the order
   // the im2col in patchEmbed produces from NHWC pixels.
   const patch = tf.reshape(tf.transpose(need(p, `${VM}.embeddings.patch_embedding.weight`), [2, 3, 1, 0]), [P * P * C, D]) as tfjs.Tensor2D
@@ -75,19 +58,6 @@ export function prepareClip(cfg: ClipVisionConfig, p: ClipParams): PreparedClip 
   }
   if (cfg.projectionDim) out.proj = T('visual_projection.weight')
   return out
-}
-
-function layerNorm(x: tfjs.Tensor, g: tfjs.Tensor1D, b: tfjs.Tensor1D, eps: number): tfjs.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true)
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b)
-}
-
-const linear = (x: tfjs.Tensor2D, w: tfjs.Tensor2D, b?: tfjs.Tensor1D): tfjs.Tensor2D => (b ? tf.add(matmul(x, w), b) : matmul(x, w)) as tfjs.Tensor2D
-
-function activation(x: tfjs.Tensor, act: ClipVisionConfig['hiddenAct']): tfjs.Tensor {
-  if (act === 'quick_gelu') return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)))
-  // exact (erf) GELU: 0.5·x·(1 + erf(x/√2))
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))
 }
 
 /** NHWC images [B, H, W, C] → patch tokens [B·n_patches, D] (the stride-p conv as im2col + matmul). */
@@ -117,7 +87,7 @@ export function clipForward(cfg: ClipVisionConfig, w: PreparedClip, images: tfjs
   if (H !== cfg.imageSize || W !== cfg.imageSize || C !== cfg.numChannels) {
     throw new AmalgamError('BAD_REQUEST', `CLIP vision: images are ${H}×${W}×${C} but the model expects ${cfg.imageSize}×${cfg.imageSize}×${cfg.numChannels}`)
   }
-  const D = cfg.hiddenSize, T = numTokens(cfg), nh = cfg.numHeads, dh = D / nh, eps = cfg.layerNormEps
+  const D = cfg.hiddenSize, T = numTokens(cfg), nh = cfg.numHeads, eps = cfg.layerNormEps
   const hook = opt.onLinearInput
   const normHook = opt.onNormInput
   const patches = tf.reshape(patchEmbed(cfg, w, images), [B, T - 1, D])
@@ -125,27 +95,8 @@ export function clipForward(cfg: ClipVisionConfig, w: PreparedClip, images: tfjs
   let h = tf.reshape(tf.add(tf.concat([cls, patches], 1), w.pos), [B * T, D]) as tfjs.Tensor2D
   if (normHook) normHook(`${VM}.pre_layrnorm`, h)
   h = layerNorm(h, w.preg, w.preb, eps) as tfjs.Tensor2D
-  const scale = 1 / Math.sqrt(dh)
   for (let l = 0; l < w.layers.length; l++) {
-    const L = w.layers[l]
-    const name = `${VM}.encoder.layers.${l}`
-    if (normHook) normHook(`${name}.layer_norm1`, h)
-    const a = layerNorm(h, L.ln1g, L.ln1b, eps) as tfjs.Tensor2D
-    if (hook) { hook(`${name}.self_attn.q_proj`, a); hook(`${name}.self_attn.k_proj`, a); hook(`${name}.self_attn.v_proj`, a) }
-    const heads = (t: tfjs.Tensor2D) => tf.reshape(t, [B, T, nh, dh])
-    const q = tf.reshape(tf.transpose(heads(tf.mul(linear(a, L.q, L.qb), scale) as tfjs.Tensor2D), [0, 2, 1, 3]), [B * nh, T, dh]) as tfjs.Tensor3D
-    const kT = tf.reshape(tf.transpose(heads(linear(a, L.k, L.kb)), [0, 2, 3, 1]), [B * nh, dh, T]) as tfjs.Tensor3D
-    const v = tf.reshape(tf.transpose(heads(linear(a, L.v, L.vb)), [0, 2, 1, 3]), [B * nh, T, dh]) as tfjs.Tensor3D
-    const probs = tf.softmax(bmatmul(q, kT)) as tfjs.Tensor3D
-    const ctx = tf.reshape(tf.transpose(tf.reshape(bmatmul(probs, v), [B, nh, T, dh]), [0, 2, 1, 3]), [B * T, D]) as tfjs.Tensor2D
-    if (hook) hook(`${name}.self_attn.out_proj`, ctx)
-    h = tf.add(h, linear(ctx, L.o, L.ob)) as tfjs.Tensor2D
-    if (normHook) normHook(`${name}.layer_norm2`, h)
-    const m = layerNorm(h, L.ln2g, L.ln2b, eps) as tfjs.Tensor2D
-    if (hook) hook(`${name}.mlp.fc1`, m)
-    const f = activation(linear(m, L.fc1, L.fc1b), cfg.hiddenAct) as tfjs.Tensor2D
-    if (hook) hook(`${name}.mlp.fc2`, f)
-    h = tf.add(h, linear(f, L.fc2, L.fc2b)) as tfjs.Tensor2D
+    h = encoderBlock(h, w.layers[l], { batch: B, tokens: T, heads: nh, eps, act: cfg.hiddenAct, name: `${VM}.encoder.layers.${l}`, onLinearInput: hook, onNormInput: normHook })
   }
   const h3 = tf.reshape(h, [B, T, D]) as tfjs.Tensor3D
   const clsOut = tf.reshape(tf.slice(h3, [0, 0, 0], [B, 1, D]), [B, D]) as tfjs.Tensor2D
