@@ -1,5 +1,6 @@
 // Parameter specs shared by several methods, under FusionBench's names (methods.md §0.8, §29).
 import type { ParamSpec } from '#common/types'
+import { AmalgamError } from '#common/errors'
 
 export const scalingFactor = (def: number, citation: string, description = 'λ: θ = θ0 + λ·merged task vector'): ParamSpec =>
   ({ name: 'scaling_factor', type: 'number', default: def, min: -10, max: 10, description, citation })
@@ -41,3 +42,11 @@ export const excludeKeys = (citation: string, name = 'exclude_keys'): ParamSpec 
 })
 
 export const FB = 'FusionBench tanganke/fusion_bench@54c9e8c9'
+
+/** `exclude_param_names_regex` (RegMean, Fisher) compiled; an unparsable pattern is a BAD_PARAM naming the method. */
+export function compileExcludeRegex(method: string, pattern: string): RegExp | null {
+  if (!pattern) return null
+  try { return new RegExp(pattern) } catch (e) {
+    throw new AmalgamError('BAD_PARAM', `${method}: parameter "exclude_param_names_regex" is not a valid regular expression: ${(e as Error).message}`)
+  }
+}

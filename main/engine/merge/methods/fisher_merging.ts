@@ -3,13 +3,12 @@
 // (q = the model's own predicted distribution, detached) over the first n training examples,
 // divided by the example count; then θ = Σ_t c_t (F_t + ε) θ_t / Σ_t c_t (F_t + ε) element-wise.
 import type * as tfjs from '@tensorflow/tfjs'
-import { AmalgamError } from '#common/errors'
 import { clipForward, prepareClip, readClipParams, type ClipParams } from '../../model/clip-vision'
 import { getModelTf, tf } from '../../model/tf'
 import { tick, throwIfCancelled } from '../../util/task'
 import { requireData, sliceBatch, type MergeData } from '../data'
 import { defineMethod, type MergeJob } from '../types'
-import { FB } from './_params'
+import { FB, compileExcludeRegex } from './_params'
 import { headLogits, headTensor } from './_data-model'
 import { writeTensors } from './_stream'
 
@@ -95,16 +94,12 @@ export default defineMethod<P>({
       { name: 'exclude_param_names_regex', type: 'string', default: '', description: 'parameters matching this regular expression keep the base model’s values', citation: `${FB} clip_fisher_merging.yaml` },
     ],
   },
-  check(p) {
-    if (p.exclude_param_names_regex) {
-      try { new RegExp(p.exclude_param_names_regex) } catch (e) { throw new AmalgamError('BAD_PARAM', `fisher_merging: parameter "exclude_param_names_regex" is not a valid regular expression: ${(e as Error).message}`) }
-    }
-  },
+  check(p) { compileExcludeRegex('fisher_merging', p.exclude_param_names_regex) },
   async merge(job) {
     const data = requireData(job.method, job.data, job.pool.models.length)
     const p = job.params
     const eps = p.minimal_fisher_weight
-    const excl = p.exclude_param_names_regex ? new RegExp(p.exclude_param_names_regex) : null
+    const excl = compileExcludeRegex(job.method, p.exclude_param_names_regex)
     const N = job.pool.models.length
     // streaming: Σ_t (F_t + ε)θ_t/(n_t + ε) and Σ_t (F_t + ε)/(n_t + ε) — the common factor of c_t cancels
     const num = new Map<string, Float64Array>(), den = new Map<string, Float64Array>()

@@ -2,11 +2,10 @@
 // of the experts on their own inputs, W = (Σ W_t G̃_t)(Σ G̃_t)⁻¹ with the token-averaged input Gram
 // of each fine-tuned model on its own task's training exemplars; everything else is the plain
 // average of the fine-tuned models (FusionBench RegMeanAlgorithmForCLIP).
-import { AmalgamError } from '#common/errors'
 import { tick, throwIfCancelled } from '../../util/task'
 import { requireData } from '../data'
 import { defineMethod } from '../types'
-import { FB } from './_params'
+import { FB, compileExcludeRegex } from './_params'
 import { linearUnits } from './_data-model'
 import { forEachTaskStats, requireTensors } from './_data-features'
 import { RegMeanAcc, reduceNonDiagonal } from './_data-regmean'
@@ -32,16 +31,12 @@ export default defineMethod<P>({
       { name: 'exclude_param_names_regex', type: 'string', default: '', description: 'parameters whose name matches this regular expression keep the base model’s values', citation: `${FB} clip_regmean.yaml` },
     ],
   },
-  check(p) {
-    if (p.exclude_param_names_regex) {
-      try { new RegExp(p.exclude_param_names_regex) } catch (e) { throw new AmalgamError('BAD_PARAM', `regmean: parameter "exclude_param_names_regex" is not a valid regular expression: ${(e as Error).message}`) }
-    }
-  },
+  check(p) { compileExcludeRegex('regmean', p.exclude_param_names_regex) },
   async merge(job) {
     const data = requireData(job.method, job.data, job.pool.models.length)
     const lins = linearUnits(data.config)
     requireTensors(job, lins.map((u) => [u.weight, u.out * u.in]))
-    const excl = job.params.exclude_param_names_regex ? new RegExp(job.params.exclude_param_names_regex) : null
+    const excl = compileExcludeRegex(job.method, job.params.exclude_param_names_regex)
     const B = job.params.batch_size
     const n = Math.ceil(job.params.num_regmean_examples / B) * B
     const alpha = job.params.reduce_non_diagonal_ratio
