@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { basename, relative } from 'node:path'
 import type { FloatOutDType } from '#common/types'
 import { AmalgamError } from '#common/errors'
@@ -59,7 +59,7 @@ const cmd: Command = {
     const srcs = [] as Awaited<ReturnType<typeof openModel>>[]
     try {
       for (const p of models) srcs.push(await openModel(p))
-      const hashModel = async (src: typeof baseSrc) => ({ path: src.dir ?? src.label, files: await Promise.all(src.files.map(async (f) => ({ file: relative(src.dir ?? '.', f) || basename(f), sha256: await sha256File(f), bytes: (await import('node:fs')).statSync(f).size }))) })
+      const hashModel = async (src: typeof baseSrc) => ({ path: src.dir ?? src.label, files: await Promise.all(src.files.map(async (f) => ({ file: relative(src.dir ?? '.', f) || basename(f), sha256: await sha256File(f), bytes: (await stat(f)).size }))) })
       progress('hash', 0, 'hashing inputs')
       const recipe = {
         format: 1, name: basename(out), engineVersion: ENGINE_VERSION, method: m.info.name, params, seed,
