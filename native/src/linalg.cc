@@ -448,6 +448,194 @@ Napi::Value AbsHistLow(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Hist20: the TIES selection histogram, 2^20 bins over the top bits of |v|
+// ((bits & 0x7fffffff) >> 11: exponent + 12 mantissa bits), so the bucket that holds the k-th
+// magnitude is narrow enough that the exact value can be settled later from the few entries in
+// it. With `base`, v = chunk − base (float) is formed on the fly (τ = θ − θ0 without
+// materialising it). Counts NaN instead.
+void Hist20(const float* x, const float* base, size_t n, uint32_t* h, size_t& nan) {
+  for (size_t i = 0; i < n; i++) {
+    float v = base ? x[i] - base[i] : x[i];  // float − float rounds like JS's fround(x − b)
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u &= 0x7fffffffu;
+    if (u > 0x7f800000u) { nan++; continue; }
+    h[u >> 11]++;
+  }
+}
+
+// absHist20(chunks, hists, base, threads): chunk t into hists[t] (Uint32Array(1 << 20) each), the
+// tasks spread over `threads` std::threads (histograms are per task, so no sharing). Returns the
+// NaN count per task (Float64Array).
+Napi::Value AbsHist20(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsArray() || !info[1].IsArray()) throw Napi::TypeError::New(env, "amalgam_linalg: absHist20(chunks[], hists[], base?, threads)");
+  auto ca = info[0].As<Napi::Array>(), ha = info[1].As<Napi::Array>();
+  if (ca.Length() != ha.Length()) throw Napi::RangeError::New(env, "amalgam_linalg: absHist20 needs one histogram per chunk");
+  const size_t N = ca.Length();
+  std::vector<const float*> xs(N);
+  std::vector<uint32_t*> hs(N);
+  size_t n = 0;
+  for (uint32_t t = 0; t < N; t++) {
+    Napi::Value c = ca.Get(t), h = ha.Get(t);
+    if (!c.IsTypedArray() || c.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: chunks must be Float32Arrays");
+    if (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || h.As<Napi::Uint32Array>().ElementLength() != (1u << 20)) throw Napi::TypeError::New(env, "amalgam_linalg: hists must be Uint32Array(1 << 20)");
+    const size_t len = c.As<Napi::Float32Array>().ElementLength();
+    if (t > 0 && len != n) throw Napi::RangeError::New(env, "amalgam_linalg: absHist20 chunks differ in length");
+    n = len;
+    xs[t] = c.As<Napi::Float32Array>().Data();
+    hs[t] = h.As<Napi::Uint32Array>().Data();
+  }
+  const float* base = !info[2].IsUndefined() && !info[2].IsNull() ? Array<float, napi_float32_array>(info, 2, "base", n) : nullptr;
+  const size_t threads = std::max<size_t>(1, std::min(N, Dim(info, 3, "threads")));
+  std::vector<size_t> nan(N, 0);
+  auto work = [&](size_t first) { for (size_t t = first; t < N; t += threads) Hist20(xs[t], base, n, hs[t], nan[t]); };
+  if (threads == 1 || n < 65536) { for (size_t t = 0; t < N; t++) Hist20(xs[t], base, n, hs[t], nan[t]); }
+  else {
+    std::vector<std::thread> pool;
+    for (size_t p = 1; p < threads; p++) pool.emplace_back(work, p);
+    work(0);
+    for (auto& th : pool) th.join();
+  }
+  auto out = Napi::Float64Array::New(env, N);
+  for (size_t t = 0; t < N; t++) out[t] = double(nan[t]);
+  return out;
+}
+
+// One block of tiesMerge, written as task-outer loops over contiguous arrays so that each loop is
+// a simple select/add the compiler vectorises (the per-coordinate form with a task loop inside
+// ran at ~100 ns per coordinate for 8 tasks). Selections add +0 where the JS loop adds y·0 = ±0:
+// the same sums, because the accumulator starts at +0 and x + (−x) rounds to +0, so it is never −0.
+constexpr size_t kTiesBlock = 1024;
+inline float AsFloat(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+struct TiesBlockScratch {
+  float mass[kTiesBlock], sgn[kTiesBlock], acc[kTiesBlock], b[kTiesBlock];
+  uint32_t cnt[kTiesBlock], neg[kTiesBlock];
+  uint8_t undecided[kTiesBlock], zero[kTiesBlock], any[kTiesBlock], settled[kTiesBlock];
+};
+// Y: N × kTiesBlock trimmed values. kept[t] counts every keep of the block; the caller takes back
+// those of the unsettled coordinates (rare) with TiesKeptAt.
+AMALGAM_CLONES void TiesBlock(float* out, const float* base, const std::vector<const float*>& vs, size_t k0, bool fromModels,
+                              const float* lo, const float* hi, float lambda, bool mean, size_t N, size_t len,
+                              float* Y, double* kept, TiesBlockScratch& S) {
+  for (size_t j = 0; j < len; j++) { S.b[j] = base[j]; S.undecided[j] = 0; S.any[j] = 0; S.mass[j] = 0.0f; }
+  for (size_t t = 0; t < N; t++) {
+    const float* v = vs[t] + k0;
+    float* y = Y + t * kTiesBlock;
+    const float l = lo[t], h = hi[t];
+    uint32_t c = 0;
+    // trim, undecided flag and the float mass in task order, in one loop (task 0 starts the
+    // mass from its own value, not 0 + y, so that −0 survives as in the JS loop)
+    for (size_t j = 0; j < len; j++) {
+      const float x = fromModels ? v[j] - S.b[j] : v[j];
+      const float a = std::fabs(x);
+      const uint32_t keep = a >= h;
+      c += keep;
+      S.undecided[j] |= uint8_t((keep ^ 1u) & uint32_t(a >= l));
+      uint32_t bits;
+      std::memcpy(&bits, &x, 4);
+      bits &= 0u - keep;
+      float yk;
+      std::memcpy(&yk, &bits, 4);
+      y[j] = yk;
+      S.any[j] |= uint8_t(yk != 0.0f);
+      S.mass[j] = t == 0 ? yk : S.mass[j] + yk;
+    }
+    kept[t] += c;
+  }
+  for (size_t j = 0; j < len; j++) {
+    const float m = S.mass[j];
+    S.sgn[j] = m < 0.0f ? -1.0f : 1.0f;  // a zero mass provisionally takes +1
+    S.zero[j] = uint8_t((m == 0.0f) & (S.any[j] != 0));
+    S.settled[j] = uint8_t((S.zero[j] | S.undecided[j]) ^ 1);
+    S.acc[j] = 0.0f; S.cnt[j] = 0;
+  }
+  // agreement with the elected sign in integer form (vectorises; y is never NaN here):
+  // y agrees when it is non-zero and its sign bit equals the mass's (a zero mass counts as +)
+  for (size_t j = 0; j < len; j++) S.neg[j] = S.mass[j] < 0.0f ? 0x80000000u : 0u;
+  for (size_t t = 0; t < N; t++) {
+    const uint32_t* y = reinterpret_cast<const uint32_t*>(Y + t * kTiesBlock);
+    for (size_t j = 0; j < len; j++) {
+      const uint32_t u = y[j];
+      const uint32_t agree = (((u ^ S.neg[j]) >> 31) ^ 1u) & uint32_t((u & 0x7fffffffu) != 0);
+      S.acc[j] = S.acc[j] + AsFloat(u & (0u - agree));
+      S.cnt[j] += agree;
+    }
+  }
+  if (mean) for (size_t j = 0; j < len; j++) S.acc[j] = S.cnt[j] > 1 ? S.acc[j] / float(S.cnt[j]) : S.acc[j];
+  for (size_t j = 0; j < len; j++) out[j] = S.b[j] + lambda * S.acc[j];
+}
+
+// tiesMerge(out, base, vs, fromModels, lo, hi, lambda, mean, kept, threads): FusionBench's TIES
+// merge of one tensor (main/engine/merge/methods/_ties-core.ts, tiesMergeSplit) with per-task
+// trim bounds: |x_t| ≥ hi_t is kept, |x_t| < lo_t dropped, anything between is undecided (the
+// exact threshold is not known yet) and the coordinate is deferred to the caller. Coordinates
+// whose float mass is exactly 0 while some trimmed entry is not are also returned (their sign
+// needs the global majority). `out` is unspecified at both kinds of returned coordinates. Same float arithmetic as the JS loop (float
+// ops round like JS's fround of the double op: 53 ≥ 2·24 + 2), so outputs are bit-identical.
+// `kept[t]` counts |x_t| ≥ hi_t over the coordinates that are neither deferred nor zero-mass.
+// Returns { balance, deferred: Uint32Array, zero: Uint32Array }.
+Napi::Value TiesMerge(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: out must be a Float32Array");
+  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  float* out = info[0].As<Napi::Float32Array>().Data();
+  const float* base = Array<float, napi_float32_array>(info, 1, "base", n);
+  auto vs = F32List(info, 2, "vs", n);
+  const bool fromModels = info[3].ToBoolean();
+  const size_t N = vs.size();
+  if (N == 0 || N > 64) throw Napi::RangeError::New(env, "amalgam_linalg: tiesMerge needs 1..64 task arrays");
+  const float* lo = Array<float, napi_float32_array>(info, 4, "lo", N);
+  const float* hi = Array<float, napi_float32_array>(info, 5, "hi", N);
+  const float lambda = float(info[6].As<Napi::Number>().DoubleValue());
+  const bool mean = info[7].ToBoolean();
+  double* kept = Array<double, napi_float64_array>(info, 8, "kept", N);
+  const size_t threads = Dim(info, 9, "threads");
+  struct Part { size_t s = 0, e = 0; double bal = 0; std::vector<uint32_t> deferred, zero; std::vector<double> kept; };
+  const size_t nt = std::max<size_t>(1, std::min<size_t>(threads, n / 65536 + 1));
+  std::vector<Part> parts(nt);
+  const size_t per = (n + nt - 1) / nt;
+  for (size_t p = 0; p < nt; p++) { parts[p].s = std::min(n, p * per); parts[p].e = std::min(n, parts[p].s + per); parts[p].kept.assign(N, 0); }
+  auto body = [&](Part& P) {
+    std::vector<float> Y(N * kTiesBlock);
+    TiesBlockScratch S;
+    for (size_t k0 = P.s; k0 < P.e; k0 += kTiesBlock) {
+      const size_t len = std::min(kTiesBlock, P.e - k0);
+      TiesBlock(out + k0, base + k0, vs, k0, fromModels, lo, hi, lambda, mean, N, len, Y.data(), P.kept.data(), S);
+      for (size_t j = 0; j < len; j++) {
+        if (S.settled[j]) { P.bal += S.sgn[j] * (S.mass[j] != 0.0f); continue; }
+        // unsettled: not counted in kept (a trimmed 0 was kept only when hi ≤ 0: |x| ≥ 0 ≥ hi)
+        for (size_t t = 0; t < N; t++) P.kept[t] -= (Y[t * kTiesBlock + j] != 0.0f) | (hi[t] <= 0.0f);
+        if (S.undecided[j]) P.deferred.push_back(uint32_t(k0 + j));
+        else P.zero.push_back(uint32_t(k0 + j));
+      }
+    }
+  };
+  if (nt == 1) body(parts[0]);
+  else {
+    std::vector<std::thread> pool;
+    for (size_t p = 1; p < nt; p++) pool.emplace_back([&body, &parts, p] { body(parts[p]); });
+    body(parts[0]);
+    for (auto& th : pool) th.join();
+  }
+  double bal = 0;
+  size_t nd = 0, nz = 0;
+  for (auto& P : parts) { bal += P.bal; nd += P.deferred.size(); nz += P.zero.size(); for (size_t t = 0; t < N; t++) kept[t] += P.kept[t]; }
+  auto deferred = Napi::Uint32Array::New(env, nd);
+  auto zero = Napi::Uint32Array::New(env, nz);
+  size_t od = 0, oz = 0;
+  for (auto& P : parts) {
+    if (!P.deferred.empty()) std::memcpy(deferred.Data() + od, P.deferred.data(), P.deferred.size() * 4);
+    if (!P.zero.empty()) std::memcpy(zero.Data() + oz, P.zero.data(), P.zero.size() * 4);
+    od += P.deferred.size(); oz += P.zero.size();
+  }
+  auto res = Napi::Object::New(env);
+  res.Set("balance", Napi::Number::New(env, bal));
+  res.Set("deferred", deferred);
+  res.Set("zero", zero);
+  return res;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, RunSync<GemmJob<float>>));
   exports.Set("dgemm", Napi::Function::New(env, RunSync<GemmJob<double>>));
@@ -465,6 +653,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("streamWeightedSum", Napi::Function::New(env, StreamWeightedSum));
   exports.Set("absHistHigh", Napi::Function::New(env, AbsHistHigh));
   exports.Set("absHistLow", Napi::Function::New(env, AbsHistLow));
+  exports.Set("absHist20", Napi::Function::New(env, AbsHist20));
+  exports.Set("tiesMerge", Napi::Function::New(env, TiesMerge));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("blasConfig", Napi::Function::New(env, BlasConfig));

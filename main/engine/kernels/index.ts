@@ -11,7 +11,7 @@ export {
   PARALLEL_MIN_ELEMENTS,
 } from './parallel'
 export {
-  AbsRadixSelect, kthSmallestAbs, kthLargestAbs, countAbsGreaterEqual, countNaN, countZeros, totalLength,
+  AbsRadixSelect, AbsBucketSelect, kthSmallestAbs, kthLargestAbs, countAbsGreaterEqual, countNaN, countZeros, totalLength,
 } from './select'
 export type { F32Chunks } from './select'
 export { TorchGenerator, torchSeedToU32 } from './torch-generator'

@@ -4,7 +4,7 @@
 // j-th smallest magnitude exactly, in O(N) and with 2 × 256 KiB of state — never a sort.
 // NaN (abs bits > 0x7f800000) is excluded; +∞ and −∞ count as the largest magnitude; −0 = +0.
 import { AmalgamError } from '#common/errors'
-import { kernelAddon } from './native-kernels'
+import { kernelAddon, kernelThreads } from './native-kernels'
 
 const ABS_MASK = 0x7fffffff
 const INF_BITS = 0x7f800000
@@ -181,4 +181,110 @@ export function totalLength(chunks: F32Chunks): number {
   let n = 0
   for (const c of asList(chunks)) n += c.length
   return n
+}
+
+const FINE_SHIFT = 11
+const FINE_BINS = 1 << 20
+const INF_BUCKET = INF_BITS >>> FINE_SHIFT
+
+/**
+ * The first half of an exact j-th smallest |v| that needs only ONE pass of its own: a 2^20-bin
+ * histogram of the top bits of |v| (exponent + 12 mantissa bits) finds the bucket [lo, hi) that
+ * holds the answer, 2^-12 of a binade wide. A caller that reads the same stream again anyway
+ * (TIES's merge pass) decides every value outside the bucket at once and hands the few inside it
+ * to settle(), which finishes the selection exactly:
+ *   const s = new AbsBucketSelect(j); for (chunk) s.pass1(chunk); const { lo, hi } = s.bounds()
+ *   … later: s.settle(every |v| with lo ≤ |v| < hi, in any order)
+ * When lo === hi the answer is already exact (the +∞ bucket). NaN is excluded, as in AbsRadixSelect.
+ */
+export class AbsBucketSelect {
+  private hot: Uint32Array | null = new Uint32Array(FINE_BINS)
+  private total: Float64Array | null = null
+  private pending = 0
+  private scratch = new Float32Array(0)
+  private rank = 0
+  private expectInBucket = 0
+  private range: { lo: number; hi: number } | null = null
+  /** non-NaN values seen in pass 1 */
+  count = 0
+
+  constructor(readonly j: number) {}
+
+  /** Adds |chunk| — or, with `base`, |fround(chunk − base)| — to the histogram. */
+  pass1(chunk: Float32Array, base?: Float32Array): void { AbsBucketSelect.pass1All([this], [chunk], base) }
+
+  /**
+   * pass1 of several selectors at once (one chunk each, same length): the addon spreads them over
+   * the kernel threads (kernels/native-kernels.ts setKernelThreads, or `threads`).
+   */
+  static pass1All(sels: AbsBucketSelect[], chunks: Float32Array[], base?: Float32Array, threads = kernelThreads()): void {
+    const hists = sels.map((s, i) => {
+      if (!s.hot || s.range) throw new AmalgamError('INTERNAL', 'AbsBucketSelect.pass1 called after bounds()')
+      if (s.pending + chunks[i].length > 0xffff0000) s.flush()
+      s.pending += chunks[i].length
+      return s.hot
+    })
+    const addon = kernelAddon()
+    if (addon) {
+      const nan = addon.absHist20(chunks, hists, base ?? null, threads)
+      sels.forEach((s, i) => { s.count += chunks[i].length - nan[i] })
+      return
+    }
+    sels.forEach((s, i) => s.histJs(chunks[i], base))
+  }
+
+  private histJs(chunk: Float32Array, base?: Float32Array): void {
+    const h = this.hot!
+    let v = chunk
+    if (base) {
+      if (this.scratch.length < chunk.length) this.scratch = new Float32Array(chunk.length)
+      v = this.scratch.subarray(0, chunk.length)
+      for (let i = 0; i < v.length; i++) v[i] = chunk[i] - base[i]
+    }
+    const bits = bitsOf(v)
+    let nan = 0
+    for (let i = 0; i < bits.length; i++) {
+      const u = bits[i] & ABS_MASK
+      if (u > INF_BITS) { nan++; continue }
+      h[u >>> FINE_SHIFT]++
+    }
+    this.count += bits.length - nan
+  }
+
+  private flush(): void {
+    const h = this.hot!
+    const t = (this.total ??= new Float64Array(FINE_BINS))
+    for (let i = 0; i < FINE_BINS; i++) { t[i] += h[i]; h[i] = 0 }
+    this.pending = 0
+  }
+
+  /** The bucket holding the answer; ends pass 1 and frees the histogram. */
+  bounds(): { lo: number; hi: number } {
+    if (this.range) return this.range
+    const j = this.j
+    if (!Number.isInteger(j) || j < 1 || j > this.count) {
+      throw new AmalgamError('BAD_PARAM', `k-th magnitude: rank ${j} is outside 1..${this.count} (the number of non-NaN values)`)
+    }
+    if (this.total) this.flush()
+    const counts: ArrayLike<number> = this.total ?? this.hot!
+    let cum = 0, b = 0
+    for (; b < FINE_BINS; b++) { if (cum + counts[b] >= j) break; cum += counts[b] }
+    this.rank = j - cum
+    this.expectInBucket = counts[b]
+    this.hot = null; this.total = null; this.scratch = new Float32Array(0)
+    this.range = b === INF_BUCKET
+      ? { lo: Infinity, hi: Infinity } // only +∞ lives there: exact already
+      : { lo: floatFromBits((b << FINE_SHIFT) >>> 0), hi: floatFromBits(((b + 1) << FINE_SHIFT) >>> 0) }
+    return this.range
+  }
+
+  /** The exact j-th smallest |v|, from the magnitudes that fell inside the bucket on the second read. */
+  settle(inBucket: Float32Array): number {
+    const r = this.bounds()
+    if (r.lo === r.hi) return r.lo
+    if (inBucket.length !== this.expectInBucket) {
+      throw new AmalgamError('INTERNAL', `k-th magnitude: the second read saw ${inBucket.length} values in the threshold bucket, the first counted ${this.expectInBucket} (did the inputs change between passes?)`)
+    }
+    return Float32Array.from(inBucket).sort()[this.rank - 1]
+  }
 }

@@ -26,6 +26,11 @@ export interface Addon {
   streamWeightedSum(out: Float32Array, arrays: readonly Float32Array[], weights: Float64Array, accumulate: boolean, threads: number): void
   absHistHigh(chunk: Float32Array, hist: Uint32Array): number
   absHistLow(chunk: Float32Array, hist: Uint32Array, high: number): void
+  absHist20(chunks: Float32Array[], hists: Uint32Array[], base: Float32Array | null, threads: number): Float64Array
+  tiesMerge(
+    out: Float32Array, base: Float32Array, vs: Float32Array[], fromModels: boolean, lo: Float32Array, hi: Float32Array,
+    lambda: number, mean: boolean, kept: Float64Array, threads: number,
+  ): { balance: number; deferred: Uint32Array; zero: Uint32Array }
 }
 
 const ADDON_REL = join('native', 'build', 'Release', 'amalgam_linalg.node')

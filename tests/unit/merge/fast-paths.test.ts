@@ -160,7 +160,7 @@ describe('recycled input buffers give the same merge as fresh arrays', () => {
       const a = await merge1(method, plain, params, 5)
       const b = await merge1(method, into, params, 5)
       for (const n of plain.base.names()) expect(b.sink.get(n), n).toEqual(a.sink.get(n))
-      if (method === 'ties_merging' && params.variant === undefined) expect(a.result.diagnostics.heldTensors).toBe(1)
+      if (method === 'ties_merging' && params.variant === undefined && params.merge_func === undefined) expect(a.result.diagnostics.zeroMassCoordinates).toBe(1)
     })
   }
 
@@ -185,14 +185,92 @@ describe('recycled input buffers give the same merge as fresh arrays', () => {
 
 describe('fused TIES kernel edge values', () => {
   it('an infinite entry that does not agree with the elected sign is skipped, as in the branchy merge', async () => {
-    const { tiesMergeFused, disjointMerge } = await import('../../../main/engine/merge/methods/_ties-core')
+    const { tiesMergeSplit, disjointMerge } = await import('../../../main/engine/merge/methods/_ties-core')
     // coordinate 0: τ = [+∞, −1, −1]... mass +∞ → only +∞ counts; coordinate 1: τ = [−∞, 2, 3] → mass −∞ → −∞
     const base = Float32Array.of(0, 0, 0)
     const v = [Float32Array.of(Infinity, -Infinity, 1), Float32Array.of(-1, 2, -1), Float32Array.of(-1, 3, 2)]
-    const out = new Float32Array(3), kept = new Float64Array(3), idx: number[] = []
-    tiesMergeFused(out, base, v, [0, 0, 0], 1, 'sum', kept, idx)
+    const out = new Float32Array(3), kept = new Float64Array(3), q = new Float32Array(3)
+    const r = tiesMergeSplit(out, base, v, q, q, 1, 'sum', kept)
     const ref = disjointMerge(v, Float32Array.of(Infinity, -Infinity, 2), 1, 'sum')
     expect([...out]).toEqual([...ref])
     expect([...out]).toEqual([Infinity, -Infinity, 3])
+    expect([r.deferred.length, r.zero.length, r.balance]).toEqual([0, 0, 1])
   })
+})
+
+describe('TIES split kernel: native and JS loops, bucket bounds', () => {
+  const N = 5, n = 4000
+  const base = randn(n, 1, 1)
+  const models = Array.from({ length: N }, (_, t) => { const m = randn(n, 10 + t, 0.01); for (let i = 0; i < n; i++) m[i] += base[i]; return m })
+  // a few exact cancellations and exact zeros
+  for (let i = 0; i < 40; i += 4) { base[i] = 1; models[0][i] = base[i] + 0.5; models[1][i] = base[i] - 0.5; for (let t = 2; t < N; t++) models[t][i] = base[i] }
+  const lo = Float32Array.from({ length: N }, (_, t) => 0.004 + t * 1e-4), hi = Float32Array.from(lo, (x) => x * 1.01)
+  for (const func of ['sum', 'mean'] as const) {
+    it(`${func}: native and JS give bit-identical outputs, deferred and zero sets, balance and counts`, async () => {
+      const { tiesMergeSplit } = await import('../../../main/engine/merge/methods/_ties-core')
+      const { useKernelImplementation, availableKernelImplementations } = await import('../../../main/engine/kernels/native-kernels')
+      const run = (impl: 'native' | 'js', fromModels: boolean) => {
+        useKernelImplementation(impl)
+        const out = new Float32Array(n), kept = new Float64Array(N)
+        const v = fromModels ? models : models.map((m) => Float32Array.from(m, (x, i) => x - base[i]))
+        const r = tiesMergeSplit(out, base, v, lo, hi, 0.7, func, kept, fromModels)
+        useKernelImplementation('auto')
+        for (const k of [...Array.from(r.deferred), ...Array.from(r.zero)]) out[k] = 0 // left to the caller: unspecified
+        return { out: [...out], kept: [...kept], deferred: [...Array.from(r.deferred)].sort((a, b) => a - b), zero: [...Array.from(r.zero)].sort((a, b) => a - b), balance: r.balance }
+      }
+      const js = run('js', true)
+      expect(run('js', false)).toEqual(js)
+      expect(js.deferred.length).toBeGreaterThan(0)
+      expect(js.zero).toEqual(Array.from({ length: 10 }, (_, k) => 4 * k))
+      if (availableKernelImplementations().includes('native')) {
+        expect(run('native', true)).toEqual(js)
+        expect(run('native', false)).toEqual(js)
+      }
+    })
+  }
+
+  it('AbsBucketSelect: bucket bounds hold the k-th magnitude and settle() gives the exact value (native and JS)', async () => {
+    const { AbsBucketSelect, kthSmallestAbs } = await import('../../../main/engine/kernels/select')
+    const { useKernelImplementation, availableKernelImplementations } = await import('../../../main/engine/kernels/native-kernels')
+    const chunks = [randn(3000, 5, 0.02), randn(1000, 6, 3), Float32Array.of(0, -0, Infinity, -Infinity, 1e-40)]
+    const all = Float32Array.from(chunks.flatMap((c) => [...c]))
+    for (const impl of availableKernelImplementations()) {
+      useKernelImplementation(impl)
+      for (const j of [1, 2, 77, 2000, 3999, all.length - 1, all.length]) {
+        const sel = new AbsBucketSelect(j)
+        for (const c of chunks) sel.pass1(c)
+        const { lo, hi } = sel.bounds()
+        const want = kthSmallestAbs(all, j)
+        expect(want >= lo && (want < hi || lo === hi), `${impl} j=${j}`).toBe(true)
+        const inside = Float32Array.from([...all].map(Math.abs).filter((m) => m >= lo && m < hi))
+        expect(sel.settle(inside), `${impl} j=${j}`).toBe(want)
+      }
+      // τ formed on the fly from (θ, θ0) selects like the materialised difference
+      const b = randn(3000, 8, 1), m = Float32Array.from(b, (x, i) => x + chunks[0][i])
+      const s1 = new AbsBucketSelect(1234); s1.pass1(m, b)
+      const tau = Float32Array.from(m, (x, i) => x - b[i])
+      const { lo, hi } = s1.bounds()
+      expect(s1.settle(Float32Array.from([...tau].map(Math.abs).filter((x) => x >= lo && x < hi)))).toBe(kthSmallestAbs(tau, 1234))
+      useKernelImplementation('auto')
+    }
+    const s = new AbsBucketSelect(3); s.pass1(Float32Array.of(1, 2, 3)); s.bounds()
+    expect(() => s.settle(Float32Array.of())).toThrow(/second read saw 0 values in the threshold bucket, the first counted 1/)
+  })
+
+  for (const [method, params] of [['ties_merging', {}], ['ties_merging', { threshold: 50, merge_func: 'mean' }], ['dare_ties_merging', {}]] as const) {
+    it(`${method} ${JSON.stringify(params)}: the two-pass plan equals the three-pass plan bit for bit`, async () => {
+      const { plain } = pools(4, 3, true)
+      const two = await merge1(method, plain, params, 5)
+      const prev = process.env.AMALGAM_MERGE_HOLD_BYTES
+      process.env.AMALGAM_MERGE_HOLD_BYTES = '0'
+      try {
+        const three = await merge1(method, plain, params, 5)
+        expect([two.result.diagnostics.passes, three.result.diagnostics.passes]).toEqual([2, 3])
+        for (const n of plain.base.names()) expect(two.sink.get(n), n).toEqual(three.sink.get(n))
+        for (const k of ['thresholds', 'keptFraction', 'majoritySign']) expect(two.result.diagnostics[k], k).toEqual(three.result.diagnostics[k])
+      } finally {
+        if (prev === undefined) delete process.env.AMALGAM_MERGE_HOLD_BYTES; else process.env.AMALGAM_MERGE_HOLD_BYTES = prev
+      }
+    })
+  }
 })

@@ -5,6 +5,7 @@ import { paramError } from '../schema'
 import type { MergeJob } from '../types'
 import { AbsThresholds } from './_select'
 import { scanTensors, type Slice, type TensorFilter } from './_stream'
+import { kernelAddon, kernelThreads } from '../../kernels/native-kernels'
 
 export type MergeFunc = 'sum' | 'mean' | 'max'
 
@@ -176,27 +177,46 @@ export function exactTopKInPlace(v: Float32Array, keep: number, kth: (v: Float32
   return k
 }
 
-/**
- * The whole FusionBench TIES merge of one tensor in one pass over its N task vectors (a loop
- * generated per N and merge function, inputs bound to locals), writing θ0 + λ·merged straight
- * into `out`. Per coordinate: trim (|v| ≥ q_t), float32 mass in task order, elected sign (a zero
- * mass provisionally takes +1), float32 disjoint sum (or mean) in task order, then θ0 + fround(λ·m):
- * the same values as trimInPlace → massSum → disjointMerge(…, majority = 1) → addScaled.
- * Coordinates whose mass is exactly 0 while some trimmed entry is not are appended to `zeroIdx`
- * (they are re-merged once the global majority sign is known). `kept[t]` counts |v_t| ≥ q_t.
- * Returns this tensor's sign balance Σ sgn(mass).
- */
-export function tiesMergeFused(
-  out: Float32Array, base: Float32Array, v: Float32Array[], q: number[], lambda: number, func: 'sum' | 'mean',
-  kept: Float64Array, zeroIdx: number[], fromModels = false,
-): number {
-  return tiesKernel(v.length, func, fromModels)(out, base, v, q, Math.fround(lambda), kept, zeroIdx)
+/** What tiesMergeSplit leaves to its caller: coordinates it could not finish. */
+export interface TiesSplit {
+  /** Σ sgn(mass) over the finished coordinates */
+  balance: number
+  /** coordinates with some |x_t| in [lo_t, hi_t): their trim is unknown until the exact threshold is */
+  deferred: ArrayLike<number>
+  /** coordinates whose float mass is exactly 0 while some trimmed entry is not: they need the majority sign */
+  zero: ArrayLike<number>
 }
 
-type TiesKernel = (out: Float32Array, base: Float32Array, v: Float32Array[], q: number[], l: number, kept: Float64Array, zeroIdx: number[]) => number
+/**
+ * The whole FusionBench TIES merge of one tensor in one pass over its N task vectors, writing
+ * θ0 + λ·merged straight into `out`. Per coordinate: trim, float32 mass in task order, elected
+ * sign, float32 disjoint sum (or mean) in task order, then θ0 + fround(λ·m): the same values as
+ * trimInPlace → massSum → disjointMerge → addScaled.
+ *
+ * The trim takes bounds instead of one threshold: |x_t| ≥ hi_t is kept, |x_t| < lo_t dropped.
+ * With lo = hi = q it is the plain trim at q. With the bucket [lo, hi) of a first selection pass
+ * (AbsBucketSelect) it merges every coordinate whose fate is already sure and returns the few
+ * others (`deferred`), so the exact threshold and the merge share one read pass. Coordinates left
+ * to the caller (`deferred`, `zero`) are not counted in `kept`; their `out` entries are unspecified.
+ *
+ * fromModels: `v` holds θ_t and τ_t = fround(θ_t − θ0) is formed in the loop (one pass fewer).
+ * The addon's C++ loop is used when loaded (bit-identical: float ops round like fround of the
+ * double op); otherwise a JS loop generated per N and merge function.
+ */
+export function tiesMergeSplit(
+  out: Float32Array, base: Float32Array, v: Float32Array[], lo: Float32Array, hi: Float32Array, lambda: number, func: 'sum' | 'mean',
+  kept: Float64Array, fromModels = false, threads = kernelThreads(),
+): TiesSplit {
+  const addon = kernelAddon()
+  if (addon) return addon.tiesMerge(out, base, v, fromModels, lo, hi, lambda, func === 'mean', kept, threads)
+  const deferred: number[] = [], zero: number[] = []
+  const balance = tiesKernel(v.length, func, fromModels)(out, base, v, lo, hi, Math.fround(lambda), kept, deferred, zero)
+  return { balance, deferred, zero }
+}
+
+type TiesKernel = (out: Float32Array, base: Float32Array, v: Float32Array[], lo: Float32Array, hi: Float32Array, l: number, kept: Float64Array, deferred: number[], zero: number[]) => number
 const tiesKernels = new Map<string, TiesKernel>()
 
-/** fromModels: `v` holds θ_t and τ_t = fround(θ_t − θ0) is formed in the loop (one pass fewer). */
 function tiesKernel(N: number, func: 'sum' | 'mean', fromModels: boolean): TiesKernel {
   const key = `${N}:${func}:${fromModels}`
   let k = tiesKernels.get(key)
@@ -206,33 +226,33 @@ function tiesKernel(N: number, func: 'sum' | 'mean', fromModels: boolean): TiesK
   // branch-free selections (+(cond) multiplies by 0 or 1, exact for the non-NaN values the
   // thresholds pass admits; an infinite entry times 0 is caught by the NaN check below): trim and
   // sign agreement are data-dependent coin flips that a branch predictor loses every few
-  // coordinates (2.5× faster than the branchy loop)
-  // the body for one coordinate k (`s` suffixes its locals; interleaving two coordinates per
-  // iteration was measured and gained nothing, so the loop below takes one at a time)
-  const coord = (k: string, s: string): string => `
-      ${fromModels ? `const b${s} = base[${k}];` : ''}
-      ${T.map((t) => `const x${t}${s} = ${fromModels ? `fr(v${t}[${k}] - b${s})` : `v${t}[${k}]`}; const w${t}${s} = +(abs(x${t}${s}) >= q${t}); c${t} += w${t}${s}; const y${t}${s} = x${t}${s} * w${t}${s};`).join('\n')}
-      let m${s} = y0${s}; ${T.slice(1).map((t) => `m${s} = fr(m${s} + y${t}${s});`).join(' ')}
-      const neg${s} = +(m${s} < 0), sg${s} = 1 - 2 * neg${s};
-      bal += +(m${s} > 0) - neg${s};
-      if (m${s} === 0 && (${T.map((t) => `y${t}${s} !== 0`).join(' || ')})) zeroIdx.push(${k});
-      let acc${s} = 0;
-      ${T.map((t) => `const a${t}${s} = +(y${t}${s} * sg${s} > 0);`).join(' ')}
-      ${T.map((t) => `acc${s} = fr(acc${s} + y${t}${s} * a${t}${s});`).join(' ')}
-      if (acc${s} !== acc${s}) { acc${s} = 0; ${T.map((t) => `if (a${t}${s}) acc${s} = fr(acc${s} + y${t}${s});`).join(' ')} } // ±∞·0 = NaN: redo with branches
-      ${mean ? `const cnt${s} = ${T.map((t) => `a${t}${s}`).join(' + ')}; if (cnt${s} > 1) acc${s} = fr(acc${s} / cnt${s});` : ''}
-      out[${k}] = ${fromModels ? `b${s}` : `base[${k}]`} + fr(l * acc${s});`
+  // coordinates (2.5× faster than the branchy loop). The undecided test is one compare pair per
+  // task that is false for every coordinate when lo = hi.
   const body = `
     const fr = Math.fround, abs = Math.abs;
-    ${T.map((t) => `const v${t} = v[${t}], q${t} = q[${t}]; let c${t} = 0;`).join('\n')}
+    ${T.map((t) => `const v${t} = v[${t}], lo${t} = lo[${t}], hi${t} = hi[${t}]; let c${t} = 0;`).join('\n')}
     let bal = 0;
     const n = out.length;
     for (let k = 0; k < n; k++) {
-      ${coord('k', '')}
+      ${fromModels ? 'const b = base[k];' : ''}
+      ${T.map((t) => `const x${t} = ${fromModels ? `fr(v${t}[k] - b)` : `v${t}[k]`}; const e${t} = abs(x${t});`).join('\n')}
+      if (${T.map((t) => `(e${t} >= lo${t} && e${t} < hi${t})`).join(' || ')}) { deferred.push(k); continue; }
+      ${T.map((t) => `const w${t} = +(e${t} >= hi${t}); const y${t} = x${t} * w${t};`).join('\n')}
+      let m = y0; ${T.slice(1).map((t) => `m = fr(m + y${t});`).join(' ')}
+      if (m === 0 && (${T.map((t) => `y${t} !== 0`).join(' || ')})) { zero.push(k); continue; }
+      ${T.map((t) => `c${t} += w${t};`).join(' ')}
+      const neg = +(m < 0), sg = 1 - 2 * neg;
+      bal += +(m > 0) - neg;
+      let acc = 0;
+      ${T.map((t) => `const a${t} = +(y${t} * sg > 0);`).join(' ')}
+      ${T.map((t) => `acc = fr(acc + y${t} * a${t});`).join(' ')}
+      if (acc !== acc) { acc = 0; ${T.map((t) => `if (a${t}) acc = fr(acc + y${t});`).join(' ')} } // ±∞·0 = NaN: redo with branches
+      ${mean ? `const cnt = ${T.map((t) => `a${t}`).join(' + ')}; if (cnt > 1) acc = fr(acc / cnt);` : ''}
+      out[k] = ${fromModels ? 'b' : 'base[k]'} + fr(l * acc);
     }
     ${T.map((t) => `kept[${t}] += c${t};`).join(' ')}
     return bal;`
-  k = new Function('out', 'base', 'v', 'q', 'l', 'kept', 'zeroIdx', body) as TiesKernel
+  k = new Function('out', 'base', 'v', 'lo', 'hi', 'l', 'kept', 'deferred', 'zero', body) as TiesKernel
   tiesKernels.set(key, k)
   return k
 }

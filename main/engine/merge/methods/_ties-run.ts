@@ -1,13 +1,20 @@
 // The TIES pipeline over a pool, parameterised by how a tensor's task vectors are obtained
 // (plain τ for ties_merging, DARE-dropped τ̃ for dare_ties_merging).
-//   FusionBench: pass 1–2 thresholds by selection, pass 3 merges and writes.
+//   FusionBench: pass 1 finds each task's threshold bucket, pass 2 merges, settles the exact
+//   thresholds from the few entries in the buckets and finishes those coordinates (three passes
+//   when the merged output is too large to hold: two selection passes, then the merge).
 //   mergekit variant: one pass, per-tensor exact top-k.
+import { totalmem } from 'node:os'
+import { AmalgamError } from '#common/errors'
 import type { MergeJob } from '../types'
 import { paramError } from '../schema'
 import { kthAbs } from './_select'
-import { addScaled, addScaledInPlace, inKeys, Scratch, writeHeld, writeTensors, type Slice } from './_stream'
+import { AbsBucketSelect } from '../../kernels/select'
+import { kernelThreads } from '../../kernels/native-kernels'
+import { numel } from '../../tensors/source'
+import { addScaled, addScaledInPlace, floatNames, inKeys, scanTensors, Scratch, writeHeld, writeTensors, type Slice, type TensorFilter } from './_stream'
 import {
-  disjointMerge, disjointMergeInto, exactTopKInPlace, globalThresholds, keepFraction, mergekitDisjoint, tiesMergeFused, trimAndMass,
+  disjointMerge, disjointMergeInto, exactTopKInPlace, globalThresholds, keepFraction, mergekitDisjoint, tiesMergeSplit, trimAndMass, trimRank,
   type MergeFunc,
 } from './_ties-core'
 
@@ -52,43 +59,140 @@ export async function runTies(job: MergeJob<TiesParams>, vectorsInto: TiesVector
     return
   }
   const notRemoved = (n: string): boolean => !removed(n, [])
-  const { thresholds, d, rank } = await globalThresholds(job, keep, vectors, notRemoved)
-  // The majority sign only matters where the mass is exactly 0 while some trimmed entry is not
-  // (exact cancellation: a handful of coordinates in a real model). Instead of a whole extra
-  // read pass for it, the merge pass accumulates the balance and holds back only the tensors
-  // containing such coordinates, with those coordinates' trimmed values; they are patched with
-  // the final majority and written at the end (sinks accept any order).
+  if (p.merge_func === 'max') return runTiesMax(job, vectors, removed, notRemoved, keep)
+  const { lo, hi, selectors, d, rank } = await thresholdBounds(job, keep, vectors, notRemoved, plainTaskVectors)
+  // The merge pass finishes every coordinate whose trim is already certain and holds back the
+  // tensors that contain undecided coordinates (some |τ_t| inside task t's threshold bucket) or
+  // zero-mass ones (exact cancellation: their sign needs the global majority, known only at the
+  // end), keeping θ0 and τ at just those coordinates. Sinks accept any write order.
   let balance = 0
   const kept = new Float64Array(N)
-  // tensors with zero-mass coordinates: their output, and θ0 and the trimmed τ at those coordinates
+  const held: Held[] = []
+  let deferredCount = 0
+  await writeTensors(job, 'merge', (s) => {
+    const out = new Float32Array(s.base.length)
+    const src = plainTaskVectors ? s.models : vectors(s)
+    const r = tiesMergeSplit(out, s.base, src, lo, hi, lambda, p.merge_func as 'sum' | 'mean', kept, plainTaskVectors, TIES_THREADS)
+    balance += r.balance
+    deferredCount += r.deferred.length
+    if (r.deferred.length + r.zero.length === 0) return out
+    const idx = new Uint32Array(r.deferred.length + r.zero.length)
+    idx.set(r.deferred); idx.set(r.zero, r.deferred.length)
+    // the input buffers are recycled after this callback: copy what the resolution needs
+    const base = Float32Array.from(idx, (k) => s.base[k])
+    const vals = src.map((x) => plainTaskVectors ? Float32Array.from(idx, (k, i) => x[k] - base[i]) : Float32Array.from(idx, (k) => x[k]))
+    held.push({ name: s.name, shape: s.shape, out, idx, base, vals })
+    return null
+  }, removed, { reuseInputs: true })
+  // exact thresholds: from the held magnitudes inside each task's bucket (two-pass plan) or
+  // already exact (lo = hi, three-pass plan)
+  const q = selectors
+    ? Float32Array.from(selectors, (sel, t) => sel.settle(inBucket(held.map((h) => h.vals[t]), lo[t], hi[t])))
+    : lo
+  // finish the held coordinates with the exact thresholds; what is still zero-mass waits for the majority
+  const late: Array<{ h: Held; i: number }> = []
+  for (const h of held) {
+    const out = new Float32Array(h.idx.length)
+    const r = tiesMergeSplit(out, h.base, h.vals, q, q, lambda, p.merge_func as 'sum' | 'mean', kept)
+    balance += r.balance
+    const isZero = new Uint8Array(out.length)
+    for (let z = 0; z < r.zero.length; z++) { isZero[r.zero[z]] = 1; late.push({ h, i: r.zero[z] }) }
+    for (let i = 0; i < out.length; i++) if (!isZero[i]) h.out[h.idx[i]] = out[i]
+  }
+  const majority = Math.sign(balance)
+  const l = Math.fround(lambda)
+  for (const { h, i } of late) {
+    const trimmed = h.vals.map((v, t) => { const x = v[i]; const keepIt = Math.abs(x) >= q[t]; kept[t] += keepIt ? 1 : 0; return Float32Array.of(keepIt ? x : 0) })
+    h.out[h.idx[i]] = h.base[i] + Math.fround(l * disjointMerge(trimmed, Float32Array.of(0), majority, p.merge_func)[0])
+  }
+  for (const h of held) await writeHeld(job, h.name, h.shape, h.out)
+  job.diag.set('passes', selectors ? 2 : 3)
+  job.diag.set('heldTensors', held.length)
+  job.diag.set('deferredCoordinates', deferredCount)
+  job.diag.set('zeroMassCoordinates', late.length)
+  job.diag.set('thresholds', Array.from(q))
+  job.diag.set('rank', rank)
+  job.diag.set('flattenedLength', d)
+  job.diag.set('majoritySign', majority)
+  job.diag.set('keptFraction', Array.from(kept, (k) => k / Math.max(d, 1)))
+}
+
+/**
+ * Threads for the two TIES kernels (selection histograms, merge loop). Both passes are bound by
+ * these loops rather than the read (bench:merge: the histograms and the merge each cost more than
+ * reading the 9 models once), and the reads run on libuv's threads, so 2 pays even on 2 cores.
+ */
+const TIES_THREADS = Math.max(2, kernelThreads())
+
+interface Held { name: string; shape: number[]; out: Float32Array; idx: Uint32Array; base: Float32Array; vals: Float32Array[] }
+
+/** Magnitudes of the values in [lo, hi) over several arrays. */
+function inBucket(arrays: Float32Array[], lo: number, hi: number): Float32Array {
+  const out: number[] = []
+  for (const a of arrays) for (let i = 0; i < a.length; i++) { const m = Math.abs(a[i]); if (m >= lo && m < hi) out.push(m) }
+  return Float32Array.from(out)
+}
+
+/**
+ * Bytes of merged output TIES may hold in memory to save a read pass (AMALGAM_MERGE_HOLD_BYTES,
+ * default a quarter of RAM). The two-pass plan may have to hold every merged tensor until the end,
+ * so a model whose f32 output is larger takes the three-pass plan, whose memory is bounded by the
+ * tensors in flight.
+ */
+export function tiesHoldBudget(): number {
+  const env = process.env.AMALGAM_MERGE_HOLD_BYTES
+  if (env !== undefined && env !== '' && Number.isFinite(Number(env))) return Number(env)
+  return totalmem() / 4
+}
+
+/**
+ * Per-task trim bounds for the merge pass. Two-pass plan: one selection pass finds each task's
+ * threshold bucket [lo, hi) (AbsBucketSelect), settled exactly during the merge pass. Three-pass
+ * plan (output over the hold budget): globalThresholds' two selection passes, lo = hi = q.
+ */
+async function thresholdBounds(
+  job: MergeJob<TiesParams>, keep: number, vectors: (s: Slice) => Float32Array[], filter: (n: string) => boolean, plain: boolean,
+): Promise<{ lo: Float32Array; hi: Float32Array; selectors: AbsBucketSelect[] | null; d: number; rank: number }> {
+  const N = job.pool.models.length
+  const d = floatNames(job, filter).reduce((a, n) => a + numel(job.pool.base.meta(n).shape), 0)
+  const rank = trimRank(d, keep)
+  if (d === 0 || 4 * d > tiesHoldBudget()) {
+    const { thresholds } = await globalThresholds(job, keep, vectors, filter)
+    const q = Float32Array.from(thresholds)
+    return { lo: q, hi: q, selectors: null, d, rank }
+  }
+  const selectors = Array.from({ length: N }, () => new AbsBucketSelect(rank))
+  await scanTensors(job, 'thresholds', (s) => {
+    if (plain) AbsBucketSelect.pass1All(selectors, s.models, s.base, TIES_THREADS)
+    else AbsBucketSelect.pass1All(selectors, vectors(s), undefined, TIES_THREADS)
+  }, filter, { reuseInputs: true })
+  selectors.forEach((sel, t) => {
+    if (sel.count !== d) throw new AmalgamError('BAD_FILE', `task vector ${t + 1} (${job.pool.models[t].label}): ${d - sel.count} NaN values among its entries`)
+  })
+  const bounds = selectors.map((sel) => sel.bounds())
+  return { lo: Float32Array.from(bounds, (b) => b.lo), hi: Float32Array.from(bounds, (b) => b.hi), selectors, d, rank }
+}
+
+/** merge_func = max: exact thresholds first (two selection passes), then the branchy merge. */
+async function runTiesMax(job: MergeJob<TiesParams>, vectors: (s: Slice) => Float32Array[], removed: TensorFilter, notRemoved: (n: string) => boolean, keep: number): Promise<void> {
+  const N = job.pool.models.length
+  const lambda = job.params.scaling_factor
+  const { thresholds, d, rank } = await globalThresholds(job, keep, vectors, notRemoved)
+  let balance = 0
+  const kept = new Float64Array(N)
   const held: Array<{ name: string; shape: number[]; out: Float32Array; idx: number[]; base: Float32Array; vals: Float32Array[] }> = []
-  let mass = new Float32Array(0), nonzero = new Uint8Array(0), count = new Uint16Array(0)
+  let mass = new Float32Array(0), nonzero = new Uint8Array(0)
   await writeTensors(job, 'merge', (s) => {
     const n = s.base.length
     const idx: number[] = []
-    let out: Float32Array
-    let v: Float32Array[]
-    if (p.merge_func === 'sum' || p.merge_func === 'mean') {
-      out = new Float32Array(n)
-      if (plainTaskVectors) {
-        balance += tiesMergeFused(out, s.base, s.models, thresholds, lambda, p.merge_func, kept, idx, true)
-        v = idx.length ? vectors(s) : []
-      } else {
-        v = vectors(s)
-        balance += tiesMergeFused(out, s.base, v, thresholds, lambda, p.merge_func, kept, idx)
-      }
-      for (const k of idx) for (let t = 0; t < N; t++) if (!(Math.abs(v[t][k]) >= thresholds[t])) v[t][k] = 0 // trimmed values for the re-merge below
-    } else {
-      v = vectors(s)
-      if (mass.length < n) { mass = new Float32Array(n); nonzero = new Uint8Array(n); count = new Uint16Array(n) }
-      const m = mass.subarray(0, n), nz = nonzero.subarray(0, n)
-      trimAndMass(v, thresholds, m, nz).forEach((c, t) => { kept[t] += c })
-      for (let k = 0; k < n; k++) { const x = m[k]; if (x > 0) balance++; else if (x < 0) balance--; else if (x === 0 && nz[k]) idx.push(k) }
-      // the output array doubles as the accumulator: merged first, then θ0 + λ·merged in place
-      out = addScaledInPlace(disjointMergeInto(new Float32Array(n), v, m, 1, p.merge_func, count), s.base, lambda)
-    }
+    const v = vectors(s)
+    if (mass.length < n) { mass = new Float32Array(n); nonzero = new Uint8Array(n) }
+    const m = mass.subarray(0, n), nz = nonzero.subarray(0, n)
+    trimAndMass(v, thresholds, m, nz).forEach((c, t) => { kept[t] += c })
+    for (let k = 0; k < n; k++) { const x = m[k]; if (x > 0) balance++; else if (x < 0) balance--; else if (x === 0 && nz[k]) idx.push(k) }
+    // the output array doubles as the accumulator: merged first, then θ0 + λ·merged in place
+    const out = addScaledInPlace(disjointMergeInto(new Float32Array(n), v, m, 1, 'max'), s.base, lambda)
     if (idx.length === 0) return out
-    // held until the majority sign is known (the input buffers are recycled: copy what is needed)
     held.push({ name: s.name, shape: s.shape, out, idx, base: Float32Array.from(idx, (k) => s.base[k]), vals: idx.map((k) => Float32Array.from(v, (x) => x[k])) })
     return null
   }, removed, { reuseInputs: true })
@@ -96,11 +200,12 @@ export async function runTies(job: MergeJob<TiesParams>, vectorsInto: TiesVector
   const l = Math.fround(lambda)
   for (const h of held) {
     h.idx.forEach((k, i) => {
-      const merged = disjointMerge(Array.from(h.vals[i], (x) => Float32Array.of(x)), Float32Array.of(0), majority, p.merge_func)[0]
+      const merged = disjointMerge(Array.from(h.vals[i], (x) => Float32Array.of(x)), Float32Array.of(0), majority, 'max')[0]
       h.out[k] = h.base[i] + Math.fround(l * merged)
     })
     await writeHeld(job, h.name, h.shape, h.out)
   }
+  job.diag.set('passes', 3)
   job.diag.set('heldTensors', held.length)
   job.diag.set('thresholds', thresholds)
   job.diag.set('rank', rank)
