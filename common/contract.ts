@@ -46,8 +46,10 @@ export interface EngineMethods {
   'experiments.get': { in: { id: string }; out: ExperimentRecord & { recipe: string; diagnostics?: unknown; log?: string } }
   'experiments.update': { in: { id: string; tags?: string[]; note?: string; starred?: boolean; name?: string }; out: ExperimentRecord }
   'experiments.compare': { in: { ids: string[]; reference?: boolean }; out: CompareTable }
-  'experiments.export': { in: { id: string; out: string; dtype?: FloatOutDType; shardBytes?: number }; out: { jobId: string } }
-  'experiments.cardPreview': { in: { id: string }; out: { markdown: string } }
+  /** per-task experiments (EMR, TALL masks): all N models as out/<task>/, or with `task` that one model as out/ */
+  'experiments.export': { in: { id: string; out: string; dtype?: FloatOutDType; shardBytes?: number; task?: string }; out: { jobId: string } }
+  /** with `task`: the card of that task's model of a per-task experiment */
+  'experiments.cardPreview': { in: { id: string; task?: string }; out: { markdown: string } }
 
   'bench.reference': { in: { benchmark: 'mini8' }; out: BenchReport }
   'eval.model': { in: { experimentId: string }; out: EvalResult }

@@ -116,6 +116,8 @@ export interface ExperimentRecord {
   note?: string
   starred: boolean
   artifactDir?: string | null
+  /** per-task methods (EMR, TALL masks) that kept their models: the task names, one folder each under artifactDir */
+  keptTasks?: string[] | null
 }
 
 export interface PoolRecord { id: string; name: string; base: string; models: string[]; createdAt: string; benchmark?: string | null }

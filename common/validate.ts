@@ -160,8 +160,9 @@ const checks: { [M in Method]: Check<unknown> } = {
     out: path,
     dtype: optional(oneOf('f32', 'bf16', 'f16')),
     shardBytes: optional(num({ integer: true, min: 1024 * 1024 })),
+    task: optional(str({ min: 1, max: 200 })),
   }),
-  'experiments.cardPreview': obj({ id }),
+  'experiments.cardPreview': obj({ id, task: optional(str({ min: 1, max: 200 })) }),
 
   'bench.reference': obj({ benchmark: oneOf('mini8') }),
   'eval.model': obj({ experimentId: id }),

@@ -165,7 +165,7 @@ export function createFakeEngine(): FakeEngine {
       jobs.set(jobId, { id: jobId, kind: 'export', experimentId: id, status: 'running', stage: `export → ${out}`, fraction: 0 })
       return { jobId }
     },
-    'experiments.cardPreview': async ({ id }) => ({ markdown: `---\nbase_model: pretrained\ntags: [merge, amalgam]\n---\n# ${id}\n` }),
+    'experiments.cardPreview': async ({ id, task }) => ({ markdown: `---\nbase_model: pretrained\ntags: [merge, amalgam]\n---\n# ${id}${task ? ` · ${task}` : ''}\n` }),
     'bench.reference': async () => ({ benchmark: 'mini8', tasks: TASKS, rows: [] }),
     'eval.model': async ({ experimentId }) => ({ benchmark: 'mini8', tasks: TASKS, perTask: {}, average: 0.5, seconds: 1, ...{ experimentId: undefined } }),
   }

@@ -361,19 +361,29 @@ export async function exportModel(source: TensorSource, opts: ExportModelOptions
   const { ctx, ...rest } = opts
   const plan = opts.plan ?? source.names().map((n) => source.meta(n))
   const w = new HfFolderWriter({ ...rest, plan })
-  const outSt = outDTypeToSafetensors(w.dtype)
   try {
-    for (const [i, m] of plan.entries()) {
-      throwIfCancelled(ctx, 'export')
-      if (!isFloat(m.dtype) || m.dtype === outSt) await w.writeRaw(m.name, m, await source.readRaw(m.name))
-      else await w.write(m.name, m.shape, await source.readF32(m.name))
-      ctx?.progress?.('export', (i + 1) / plan.length, m.name)
-      if (i % 16 === 15) await tick()
-    }
+    await copyTensors(source, w, plan, ctx)
     throwIfCancelled(ctx, 'export')
     return await w.commit()
   } catch (e) {
     await w.abort()
     throw e
+  }
+}
+
+/**
+ * Write the plan's tensors of `source` into `writer` without committing it: raw bytes where no
+ * conversion is needed, otherwise through f32. `progress` maps the fraction done (default: the
+ * 'export' stage of ctx), so several models written in a row can report one overall fraction.
+ */
+export async function copyTensors(source: TensorSource, writer: HfFolderWriter, plan: readonly TensorMeta[], ctx?: TaskCtx,
+  progress: (fraction: number, tensor: string) => void = (f, n) => ctx?.progress?.('export', f, n)): Promise<void> {
+  const outSt = outDTypeToSafetensors(writer.dtype)
+  for (const [i, m] of plan.entries()) {
+    throwIfCancelled(ctx, 'export')
+    if (!isFloat(m.dtype) || m.dtype === outSt) await writer.writeRaw(m.name, m, await source.readRaw(m.name))
+    else await writer.write(m.name, m.shape, await source.readF32(m.name))
+    progress((i + 1) / plan.length, m.name)
+    if (i % 16 === 15) await tick()
   }
 }

@@ -33,6 +33,8 @@ export interface ModelCardInput {
   }
   engineVersion?: string
   note?: string
+  /** per-task methods (EMR, TALL masks) write one model per task: the task this folder is for */
+  task?: string
 }
 
 /** A Hub id is "org/name" that is not a folder on this machine (mergekit drops local paths the same way). */
@@ -71,9 +73,13 @@ export function renderModelCard(input: ModelCardInput, fallbackName = 'merged-mo
   const lines: string[] = ['---', stringify(front).trimEnd(), '---', '', `# ${name}`, '']
   const title = input.methodTitle ?? input.method
   lines.push(`This model is a merge of ${input.models.length} fine-tuned model${input.models.length === 1 ? '' : 's'} into the pretrained model \`${input.base.hubId ?? input.base.path}\`, made with Amalgam using **${title}** (\`${input.method}\`).`, '')
+  if (input.task !== undefined) {
+    lines.push(`This is the model for task **${input.task}**: \`${input.method}\` writes one model per task, each meant to be used only on its own task.`, '')
+  }
   if (input.note) lines.push(input.note, '')
 
   lines.push('## Method', '', `- method: \`${input.method}\``)
+  if (input.task !== undefined) lines.push(`- task: ${input.task}`)
   if (input.seed !== undefined) lines.push(`- seed: ${input.seed}`)
   if (input.engineVersion) lines.push(`- engine: Amalgam ${input.engineVersion}`)
   lines.push('')

@@ -1,18 +1,19 @@
 // experiments.*: the history (list/get/update), compare tables, model-card preview and export.
 import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
-import { isAbsolute, resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import type { In, Out } from '#common/contract'
 import type { ExperimentRecord } from '#common/types'
 import { AmalgamError } from '#common/errors'
 import type { ModelCardInput } from '../checkpoints/model-card'
+import { findTask, readPerTaskManifest, taskFolders, type TaskFolder } from '../checkpoints/folder-set'
 import { parseRecipe, type Recipe } from '../recipe'
 import { removePartialSiblings } from '../workspace/workspace'
 import type { JobOutcome } from '../jobs/queue'
 import { buildCompareTable } from './compare'
 import { poolTaskNames } from './pools'
 import type { ServiceState } from './state'
-import type { ExportTaskInput, ExportTaskOutput } from './tasks/export'
+import type { ExportTaskInput, ExportTaskOutput, PerTaskExport } from './tasks/export'
 
 const LOG_TAIL_BYTES = 1 << 20
 
@@ -72,8 +73,20 @@ function recipeOf(s: ServiceState, id: string): Recipe | null {
 }
 
 export async function cardPreview(s: ServiceState, p: In<'experiments.cardPreview'>): Promise<Out<'experiments.cardPreview'>> {
-  const rec = s.workspace().experiments.get(p.id)
-  return { markdown: s.deps.renderModelCard(cardInput(rec, recipeOf(s, p.id))) }
+  const ws = s.workspace()
+  const rec = ws.experiments.get(p.id)
+  const recipe = recipeOf(s, p.id)
+  if (p.task === undefined) return { markdown: s.deps.renderModelCard(cardInput(rec, recipe)) }
+  // the card one task's model gets on export
+  const spec = await perTaskExport(s, rec, recipe, poolTaskNames(ws.pools.get(rec.poolId)), p.task)
+  return { markdown: s.deps.renderModelCard(spec!.tasks[0]!.card) }
+}
+
+/** The card of one task's model of a per-task experiment: that task, and its own accuracy only. */
+function taskCard(rec: ExperimentRecord, base: ModelCardInput, task: string): ModelCardInput {
+  const acc = base.eval?.accuracy[task]
+  // each task model was evaluated on its own task only: its card shows that one number
+  return { ...base, name: `${rec.name} · ${task}`, task, eval: base.eval && acc !== undefined ? { benchmark: base.eval.benchmark, accuracy: { [task]: acc } } : undefined }
 }
 
 export async function exportExperiment(s: ServiceState, p: In<'experiments.export'>): Promise<Out<'experiments.export'>> {
@@ -90,6 +103,7 @@ export async function exportExperiment(s: ServiceState, p: In<'experiments.expor
   const pool = ws.pools.get(rec.poolId)
   const run = ws.run(p.id)
   const report = await readFile(run.eval, 'utf8').catch(() => null)
+  const perTask = await perTaskExport(s, rec, recipe, poolTaskNames(pool), p.task)
   const input: ExportTaskInput = {
     out, dtype, shardBytes: p.shardBytes, recipeYaml: ws.experiments.recipe(p.id),
     card: cardInput(rec, recipe),
@@ -97,6 +111,7 @@ export async function exportExperiment(s: ServiceState, p: In<'experiments.expor
     metadata: { merge_recipe: JSON.stringify({ method: rec.method, params: rec.params, seed: rec.seed, engine_version: rec.engineVersion }) },
     modelDir: rec.artifactDir && existsSync(rec.artifactDir) ? rec.artifactDir : null,
     merge: { method: rec.method, params: rec.params, seed: rec.seed, base: pool.base, models: pool.models, names: poolTaskNames(pool) },
+    ...(perTask ? { perTask, modelDir: null } : {}),
   }
   const jobId = `export-${p.id}-${Date.now().toString(36)}`
   ws.jobs.insert(jobId, 'export', p.id, out)
@@ -105,7 +120,9 @@ export async function exportExperiment(s: ServiceState, p: In<'experiments.expor
     experimentId: p.id,
     run: async (ctx) => {
       ws.jobs.setStatus(jobId, 'running')
-      ctx.log?.(`exporting ${p.id} to ${out} (${dtype}${input.modelDir ? '' : ', re-merging from the recipe'})`)
+      const what = perTask ? (perTask.mode === 'one' ? `task ${perTask.tasks[0]!.task} of ` : `${perTask.tasks.length} task models of `) : ''
+      const remerge = perTask ? perTask.tasks.some((t) => !t.modelDir) : !input.modelDir
+      ctx.log?.(`exporting ${what}${p.id} to ${out} (${dtype}${remerge ? ', re-merging from the recipe' : ''})`)
       return s.runner.run<ExportTaskOutput>(s.tasks.export, input, ctx)
     },
     finish: (o: JobOutcome<ExportTaskOutput>) => {
@@ -114,4 +131,29 @@ export async function exportExperiment(s: ServiceState, p: In<'experiments.expor
     },
   }, jobId)
   return { jobId }
+}
+
+/**
+ * What a per-task experiment exports: every task model (out/<task>/) or, with `task`, that one (out/).
+ * Null for single-model experiments, where `task` is refused.
+ */
+async function perTaskExport(s: ServiceState, rec: ExperimentRecord, recipe: Recipe | null, poolNames: string[], task: string | undefined): Promise<ExportTaskInput['perTask'] | null> {
+  const methods = await s.deps.listMethods()
+  const perTask = !!rec.keptTasks?.length || methods.find((m) => m.name === rec.method)?.perTask === true
+  if (!perTask) {
+    if (task === undefined) return null
+    const names = methods.filter((m) => m.perTask).map((m) => m.name).join(', ')
+    throw new AmalgamError('BAD_PARAM', `experiment ${rec.id} (${rec.method}) has one merged model; a task can only be chosen for per-task methods (${names})`, { field: 'task' })
+  }
+  // the kept folder's manifest is the truth about folder names; without a kept model, the names it would have had
+  const manifest = rec.keptTasks?.length && rec.artifactDir && existsSync(rec.artifactDir) ? await readPerTaskManifest(rec.artifactDir) : null
+  const folders: TaskFolder[] = manifest?.tasks ?? taskFolders(poolNames)
+  const chosen = task === undefined ? folders : [findTask(folders, task, `experiment ${rec.id}`)]
+  const base = cardInput(rec, recipe)
+  const tasks: PerTaskExport[] = chosen.map((t) => {
+    const index = folders.indexOf(t)
+    const kept = manifest ? join(rec.artifactDir!, t.dir) : null
+    return { task: t.task, dir: t.dir, index, modelDir: kept && existsSync(kept) ? kept : null, card: taskCard(rec, base, t.task) }
+  })
+  return { mode: task === undefined ? 'all' : 'one', tasks }
 }

@@ -36,6 +36,7 @@ export interface ExperimentPatch {
   note?: string
   starred?: boolean
   artifactDir?: string | null
+  keptTasks?: string[] | null
   recipeYaml?: string
 }
 
@@ -45,7 +46,7 @@ interface Row {
   started_at: string | null; ended_at: string | null; duration_ms: number | null; engine_version: string
   backend: string; metrics_json: string | null; average: number | null; normalized: number | null
   peak_rss_bytes: number | null; recipe_yaml: string; artifact_dir: string | null; note: string; starred: number
-  tags: string | null
+  tags: string | null; kept_tasks_json: string | null
 }
 
 /** Sortable columns by their ExperimentRecord name; `metric:<task>` sorts by one task's accuracy. */
@@ -73,6 +74,7 @@ const PATCH_COLUMNS: Record<keyof ExperimentPatch, [string, (v: unknown) => unkn
   note: ['note', (v) => v],
   starred: ['starred', (v) => (v ? 1 : 0)],
   artifactDir: ['artifact_dir', (v) => v],
+  keptTasks: ['kept_tasks_json', (v) => (v == null ? null : JSON.stringify(v))],
   recipeYaml: ['recipe_yaml', (v) => v],
 }
 
@@ -216,5 +218,6 @@ function toRecord(r: Row): ExperimentRecord {
     backend: r.backend, metrics: r.metrics_json ? (JSON.parse(r.metrics_json) as Record<string, number>) : null,
     average: r.average, normalized: r.normalized, peakRssBytes: r.peak_rss_bytes,
     tags: r.tags ? r.tags.split('\u001f').sort() : [], note: r.note, starred: r.starred === 1, artifactDir: r.artifact_dir,
+    keptTasks: r.kept_tasks_json ? (JSON.parse(r.kept_tasks_json) as string[]) : null,
   }
 }

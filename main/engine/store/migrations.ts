@@ -97,6 +97,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX experiments_name ON experiments(name, id);
     `,
   },
+  {
+    version: 4,
+    description: 'per-task methods keep one model folder per task: their task names',
+    sql: `
+      ALTER TABLE experiments ADD COLUMN kept_tasks_json TEXT;
+    `,
+  },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version

@@ -107,11 +107,11 @@ export const useJobsStore = defineStore('jobs', {
         return rs
       } catch (e) { this.error = errorText(e); return null }
     },
-    async exportExperiment(p: { id: string; out: string; dtype?: 'f32' | 'bf16' | 'f16'; shardBytes?: number }) {
+    async exportExperiment(p: { id: string; out: string; dtype?: 'f32' | 'bf16' | 'f16'; shardBytes?: number; task?: string }) {
       this.error = null
       try {
         const r = await engine().call('experiments.export', p)
-        this.upsert({ id: r.jobId, kind: 'export', experimentId: p.id, label: `export → ${p.out}` })
+        this.upsert({ id: r.jobId, kind: 'export', experimentId: p.id, label: `export${p.task ? ` ${p.task}` : ''} → ${p.out}` })
         return r
       } catch (e) { this.error = errorText(e); return null }
     },
