@@ -7,6 +7,8 @@ import { evaluate } from '../benchmark/evaluate'
 import { loadMini8, type Mini8 } from '../benchmark/mini8'
 import { listMethods } from '../merge/registry'
 import { mini8MergeData } from '../merge/data-mini8'
+import { memoryMergeCache, modelContentKey, type PoolContentKeys } from '../merge/cache'
+import { sha256File } from '../util/hash'
 import type { ModelPool } from '../merge/types'
 import { MemorySource, type TensorSource } from '../tensors/source'
 import type { TaskCtx } from '../util/task'
@@ -58,6 +60,15 @@ export async function mini8Pool(bench: Mini8): Promise<ModelPool> {
   return { base, models, names: [...bench.tasks] }
 }
 
+/** Content keys of the pool's models (sha256 of their weight files) for the run's merge cache. */
+export async function mini8ContentKeys(bench: Mini8): Promise<PoolContentKeys> {
+  const key = async (dir: string): Promise<string> => {
+    const m = await openModel(dir)
+    try { return modelContentKey(await Promise.all(m.files.map((f) => sha256File(f)))) } finally { await m.close?.() }
+  }
+  return { base: await key(bench.pretrainedDir), models: await Promise.all(bench.tasks.map((t) => key(bench.expertDirs[t]))) }
+}
+
 export async function referenceRows(bench: Mini8): Promise<BenchRow[]> {
   const ref = bench.reference()
   if (!ref) throw new AmalgamError('NOT_FOUND', `mini-8: ${bench.root}/reference.json is missing (run npm run build:mini8)`)
@@ -72,7 +83,8 @@ export async function runMini8Bench(o: BenchOptions, ctx: TaskCtx = {}): Promise
   const runs = o.runs.map((r) => (o.pureDefaults ? r : { ...r, params: { ...(MINI8_PRESETS[r.method] ?? {}), ...(r.params ?? {}) } }))
   rows.push(...(await runMethods({
     runs, pool, tasks: [...bench.tasks], seed: o.seed,
-    mergeExtras: { data: mini8MergeData(bench) },
+    // one in-memory cache for the whole run: LOT, RegMean and CAT share the experts' activation statistics
+    mergeExtras: { data: mini8MergeData(bench), cache: memoryMergeCache(await mini8ContentKeys(bench)) },
     evaluate: (model, c) => evaluate(model, { bench, split: o.split, individual }, c),
     onRow: o.onRow, onError: o.onError, onSkip: o.onSkip,
   }, ctx)))

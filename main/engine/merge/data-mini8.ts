@@ -6,6 +6,23 @@ import type { Mini8 } from '../benchmark/mini8'
 import type { ImageSet } from '../benchmark/prepare'
 import { MINI8_NORM } from '../benchmark/tasks'
 import type { ImageBatch, MergeData } from './data'
+import { cacheKey } from './cache'
+
+// Bump when the exemplar sampling (Mini8.exemplars: Rng permutation prefix) or normalise() changes:
+// cached statistics keyed by the fingerprint are then never read again.
+const MINI8_DATA_CODE = 'mini8-merge-data-v1'
+
+/** The data by content: every split's checksum from the manifest, the pixel normalisation, the task order. */
+export function mini8DataFingerprint(bench: Mini8, tasks: string[] = bench.tasks): string {
+  const m = bench.manifest
+  const parts: Array<string | number> = [MINI8_DATA_CODE, m.version, m.imageSize, m.channels, MINI8_NORM.mean, MINI8_NORM.std, tasks.length]
+  for (const t of tasks) {
+    const mt = m.tasks.find((x) => x.name === t)
+    if (!mt) throw new AmalgamError('BAD_PARAM', `mini-8 merge data: unknown task ${t}`)
+    parts.push(t, ...(['train', 'val', 'test'] as const).map((s) => `${s}:${mt.splits[s]?.count ?? 0}:${mt.splits[s]?.sha256 ?? 'none'}`))
+  }
+  return `mini8:${cacheKey(...parts)}`
+}
 
 function normalise(bench: Mini8, set: { count: number; pixels: Uint8Array }): ImageBatch {
   const side = bench.config.imageSize, channels = bench.config.numChannels
@@ -24,8 +41,11 @@ export function mini8MergeData(bench: Mini8, tasks: string[] = bench.tasks): Mer
     if (t === undefined) throw new AmalgamError('BAD_PARAM', `mini-8 merge data: task index ${k} outside 0..${tasks.length - 1}`)
     return t
   }
+  let fingerprint: string | undefined
   return {
     name: 'mini8', config: bench.config, tasks: tasks.length, taskNames: [...tasks],
+    // computed on first use: only runs with a merge cache need it
+    get fingerprint() { return (fingerprint ??= mini8DataFingerprint(bench, tasks)) },
     async exemplars(k, n, seed, o = {}) {
       let set: ImageSet
       if (o.shuffle === false) {

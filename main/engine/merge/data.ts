@@ -41,6 +41,12 @@ export interface MergeData {
   readonly tasks: number
   /** task names in pool order */
   readonly taskNames: string[]
+  /**
+   * Identity of the data by content (the dataset files' checksums, the preprocessing and the task
+   * order), the same across processes and machines. Statistics computed from this data are cached
+   * under it (merge/cache.ts); a provider without one is never cached.
+   */
+  readonly fingerprint?: string
   /** n images of task `task` (0-based, pool order) from its training split, seeded sample without replacement */
   exemplars(task: number, n: number, seed: number, opts?: ExemplarOptions): Promise<ImageBatch>
   /** every image of a task's evaluation split, without labels (transductive adaptation) */

@@ -7,6 +7,7 @@ import { getMethod } from './registry'
 import { validateParams } from './schema'
 import { requireData, type MergeData } from './data'
 import { Diagnostics, type MergeJob, type MergeResult, type ModelPool } from './types'
+import { CountingMergeCache, type MergeCache } from './cache'
 
 export interface RunMergeOptions {
   method: string
@@ -20,6 +21,8 @@ export interface RunMergeOptions {
   ctx?: TaskCtx
   /** required by the data-dependent methods (methods.md Part III) */
   data?: MergeData
+  /** reuse of expensive pool statistics across runs (merge/cache.ts); hits and misses go into diagnostics.cache */
+  cache?: MergeCache
 }
 
 export async function runMerge(o: RunMergeOptions): Promise<MergeResult> {
@@ -48,9 +51,13 @@ export async function runMerge(o: RunMergeOptions): Promise<MergeResult> {
   method.check?.(params, pool)
   const ctx = o.ctx ?? {}
   throwIfCancelled(ctx, info.name)
-  const job: MergeJob = { method: info.name, pool: { ...pool, names }, params, seed, sinks, ctx, diag: new Diagnostics(), stats: { merged: 0, copied: 0 }, data: o.data }
+  const cache = o.cache ? new CountingMergeCache(o.cache) : undefined
+  const job: MergeJob = { method: info.name, pool: { ...pool, names }, params, seed, sinks, ctx, diag: new Diagnostics(), stats: { merged: 0, copied: 0 }, data: o.data, cache }
   const t0 = performance.now()
   await method.merge(job)
+  // only methods that looked something up report it: an empty {hits: 0, misses: 0} would say nothing
+  const cacheReport = cache?.report()
+  if (cacheReport && cacheReport.hits + cacheReport.misses + (cacheReport.writeFailures ?? 0) > 0) job.diag.set('cache', cacheReport)
   return {
     method: info.name,
     params,

@@ -5,6 +5,7 @@ import type { MethodInfo } from '#common/types'
 import type { TensorSink, TensorSource } from '../tensors/source'
 import type { TaskCtx } from '../util/task'
 import type { MergeData } from './data'
+import type { MergeCache } from './cache'
 
 /** θ0 and the fine-tuned models θ_1..θ_N, in the order the user gave them (methods.md §29). */
 export interface ModelPool {
@@ -44,6 +45,8 @@ export interface MergeJob<P extends ResolvedParams = ResolvedParams> {
   stats: { merged: number; copied: number }
   /** exemplars, evaluation images and heads for the data-dependent methods (merge/data.ts) */
   data?: MergeData
+  /** content-keyed cache shared with other runs on the same pool (merge/cache.ts); absent: compute everything */
+  cache?: MergeCache
 }
 
 export interface MergeMethod<P extends ResolvedParams = ResolvedParams> {

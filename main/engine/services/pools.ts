@@ -8,6 +8,7 @@ import type { PoolRecord } from '#common/types'
 import { AmalgamError } from '#common/errors'
 import type { PoolFile } from '../store/pools'
 import { ContentCache } from '../workspace/cache'
+import { modelContentKey, type PoolContentKeys } from '../merge/cache'
 import type { TaskCtx } from '../util/task'
 import type { ServiceState } from './state'
 import { taskVectorSimilarity, type PoolSimilarity } from './similarity'
@@ -91,6 +92,16 @@ export function filesOf(files: PoolFile[], modelDir: string): Array<{ file: stri
 export async function poolContentKey(s: ServiceState, pool: PoolRecord, what: string, ctx?: TaskCtx): Promise<string> {
   const files = await poolFingerprint(s, pool, ctx)
   return ContentCache.key(what, ...[pool.base, ...pool.models].map((m) => files.filter((f) => f.model === m).map((f) => f.sha256).join(',')))
+}
+
+/** Content keys of the pool's members for the merge cache (merge/cache.ts), from the fingerprinted files. */
+export function poolMemberKeys(pool: PoolRecord, files: PoolFile[]): PoolContentKeys {
+  const key = (dir: string): string => {
+    const shas = files.filter((f) => f.model === dir).map((f) => f.sha256)
+    if (shas.length === 0 || shas.some((x) => !x)) throw new AmalgamError('INTERNAL', `pool ${pool.name}: ${dir} has no fingerprinted files`)
+    return modelContentKey(shas as string[])
+  }
+  return { base: key(pool.base), models: pool.models.map(key) }
 }
 
 export async function poolSimilarity(s: ServiceState, p: In<'pools.similarity'>): Promise<Out<'pools.similarity'>> {

@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../util/atomic'
 import { RECIPE_FORMAT, serialiseRecipe, type Recipe } from '../recipe'
 import type { JobCtx, JobOutcome } from '../jobs/queue'
 import type { ServiceState } from './state'
-import { addPool, filesOf, poolFingerprint, poolTaskNames } from './pools'
+import { addPool, filesOf, poolFingerprint, poolMemberKeys, poolTaskNames } from './pools'
 import type { ExperimentTaskInput, ExperimentTaskOutput } from './tasks/experiment'
 
 export function newExperimentId(now = new Date()): string {
@@ -81,6 +81,7 @@ export async function startRun(s: ServiceState, req: RunRequest, o: StartOptions
         method: info.name, params, seed, base: pool.base, models: pool.models, names: poolTaskNames(pool),
         modelDir: keepModel ? run.model : null, dtype, recipeYaml: yaml,
         evaluate: evaluate ? { benchmark: pool.benchmark!, evaluator: s.tasks.evaluator } : null,
+        cache: { dir: ws.cache.dir, keys: poolMemberKeys(pool, files) },
       }
       return s.runner.run<ExperimentTaskOutput>(s.tasks.experiment, input, logCtx)
     },
@@ -102,7 +103,7 @@ export async function startRun(s: ServiceState, req: RunRequest, o: StartOptions
             status: 'done', params: v.params, endedAt, durationMs: Date.now() - t0, backend: v.backend,
             metrics: v.eval ? Object.fromEntries(Object.entries(v.eval.perTask).map(([t, r]) => [t, r.accuracy])) : null,
             average: v.eval?.average ?? null, normalized: v.eval?.normalized ?? null, peakRssBytes: v.peakRssBytes,
-            artifactDir: v.keptModel ? run.model : null, ...(yaml ? { recipeYaml: yaml } : {}),
+            artifactDir: v.keptModel ? run.model : null, keptTasks: v.keptTasks ?? null, ...(yaml ? { recipeYaml: yaml } : {}),
           })
           ws.jobs.setStatus(jobId, 'done')
         } else {
@@ -247,7 +248,11 @@ export async function evaluateExperiment(s: ServiceState, p: In<'eval.model'>): 
     modelDir: null, dtype: 'f32', recipeYaml: ws.experiments.recipe(rec.id),
     evaluate: { benchmark: pool.benchmark, evaluator: s.tasks.evaluator },
   }
-  const { done } = s.queue.enqueue<ExperimentTaskOutput>({ kind: 'eval', experimentId: rec.id, run: (ctx) => s.runner.run(s.tasks.experiment, input, ctx) })
+  // the replay reuses what the original run cached (activation statistics …) under the pool's content keys
+  const { done } = s.queue.enqueue<ExperimentTaskOutput>({
+    kind: 'eval', experimentId: rec.id,
+    run: async (ctx) => s.runner.run(s.tasks.experiment, { ...input, cache: { dir: ws.cache.dir, keys: poolMemberKeys(pool, await poolFingerprint(s, pool, ctx)) } }, ctx),
+  })
   const out = await done
   if (out.status !== 'done' || !out.value?.eval) {
     throw out.error ? new AmalgamError(out.error.code, out.error.message) : new AmalgamError('INTERNAL', `evaluation of ${rec.id} produced no result`)

@@ -49,6 +49,20 @@ export class ContentCache {
     await writeFileAtomic(this.file(ns, key, 'f32'), new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
   }
 
+  /** Raw bytes of `<ns>/<key>.<ext>`, or null when absent or unreadable (callers check the content). */
+  async getBytes(ns: string, key: string, ext: string): Promise<Uint8Array | null> {
+    try {
+      return await readFile(this.file(ns, key, ext))
+    } catch {
+      return null
+    }
+  }
+
+  async putBytes(ns: string, key: string, ext: string, data: Uint8Array): Promise<void> {
+    await mkdir(join(this.dir, ns), { recursive: true })
+    await writeFileAtomic(this.file(ns, key, ext), data)
+  }
+
   async sizeBytes(): Promise<number> { return dirSize(this.dir) }
 
   async clear(): Promise<{ freedBytes: number }> {

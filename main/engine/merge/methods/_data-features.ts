@@ -3,10 +3,12 @@
 // one task at a time so that only one task's statistics are alive.
 import { AmalgamError } from '#common/errors'
 import { captureActivations, type ActivationStats } from '../../model/capture'
+import { getModelTf } from '../../model/tf'
 import type { TensorSource } from '../../tensors/source'
 import { throwIfCancelled } from '../../util/task'
 import type { MergeData, ExemplarOptions } from '../data'
 import type { MergeJob } from '../types'
+import { readStats, statsKey, writeStats, type StatsKinds } from '../stats-cache'
 import { loadTower } from './_data-model'
 
 export interface FeaturePass {
@@ -17,24 +19,47 @@ export interface FeaturePass {
   norms?: boolean
   batchSize?: number
   exemplars?: ExemplarOptions
-  /** the model whose activations are captured for task k (default: the fine-tuned expert θ_k) */
+  /**
+   * the model whose activations are captured for task k (default: the fine-tuned expert θ_k); such
+   * a model has no content key, so its statistics are not cached
+   */
   model?: (k: number) => TensorSource
 }
 
+/**
+ * Statistics of the expert θ_k on task k's exemplars (seed job.seed + k), task by task. With a
+ * job cache and a data fingerprint they come from the cache when another run on the same pool
+ * captured them (merge/stats-cache.ts); only kinds the cache lacks are captured.
+ */
 export async function forEachTaskStats(job: MergeJob, p: FeaturePass, fn: (k: number, stats: ActivationStats) => Promise<void> | void): Promise<void> {
   const N = job.pool.models.length
   const names = job.pool.names ?? []
+  const want: StatsKinds = { grams: p.grams ?? true, norms: p.norms ?? false }
+  const cache = job.cache && p.data.fingerprint && !p.model ? job.cache : undefined
+  const backend = cache ? (await getModelTf()).getBackend() : ''
   for (let k = 0; k < N; k++) {
     throwIfCancelled(job.ctx, `${job.method} (features)`)
     const stage = `features ${names[k] ?? k + 1}`
     job.ctx.progress?.('features', k / N, stage)
-    const images = await p.data.exemplars(k, p.n, job.seed + k, p.exemplars)
-    if (images.count !== p.n) throw new AmalgamError('BAD_REQUEST', `${job.method}: the data provider gave ${images.count} exemplars for task ${names[k] ?? k + 1}, asked for ${p.n}`)
-    const tower = await loadTower(p.data, p.model ? p.model(k) : job.pool.models[k])
+    const key = cache ? statsKey({ model: cache.modelKey(k), data: p.data.fingerprint!, config: p.data.config, task: k, n: p.n, seed: job.seed + k, shuffle: p.exemplars?.shuffle ?? true, backend }) : ''
+    const hit = cache ? await readStats(cache, key, want) : null
+    const missing: StatsKinds = { grams: want.grams && !hit?.has.grams, norms: want.norms && !hit?.has.norms }
     let stats: ActivationStats
-    try {
-      stats = await captureActivations(tower, images, { grams: p.grams ?? true, norms: p.norms ?? false, batchSize: p.batchSize, ctx: job.ctx, what: `${job.method} (${stage})` })
-    } finally { tower.dispose() }
+    if (hit && !missing.grams && !missing.norms) stats = hit.stats
+    else {
+      const images = await p.data.exemplars(k, p.n, job.seed + k, p.exemplars)
+      if (images.count !== p.n) throw new AmalgamError('BAD_REQUEST', `${job.method}: the data provider gave ${images.count} exemplars for task ${names[k] ?? k + 1}, asked for ${p.n}`)
+      const tower = await loadTower(p.data, p.model ? p.model(k) : job.pool.models[k])
+      // with a partial entry only the missing kinds are captured; the entry grows to hold both
+      const capture: StatsKinds = hit ? missing : want
+      let fresh: ActivationStats
+      try {
+        fresh = await captureActivations(tower, images, { ...capture, batchSize: p.batchSize, ctx: job.ctx, what: `${job.method} (${stage})` })
+      } finally { tower.dispose() }
+      // the entry keeps what it had and gains what was captured now
+      if (cache) await writeStats(cache, key, fresh, capture, hit?.index)
+      stats = hit ? { images: fresh.images, grams: capture.grams ? fresh.grams : hit.stats.grams, norms: capture.norms ? fresh.norms : hit.stats.norms } : fresh
+    }
     await fn(k, stats)
   }
   job.ctx.progress?.('features', 1)

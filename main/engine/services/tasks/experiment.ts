@@ -7,6 +7,7 @@ import type { TaskCtx } from '../../util/task'
 import type { TaskRef } from '../../jobs/child'
 import { moduleUrl } from '../../jobs/child'
 import { delayedSink, DiscardSink, testTensorDelayMs, TeeSink } from './sinks'
+import type { HfFolderSet } from '../../checkpoints/folder-set'
 
 export interface ExperimentTaskInput {
   method: string
@@ -21,6 +22,8 @@ export interface ExperimentTaskInput {
   dtype: FloatOutDType
   recipeYaml: string
   evaluate: { benchmark: string; evaluator: TaskRef } | null
+  /** the workspace cache folder and the pool's content keys: merges reuse cached statistics (merge/cache.ts) */
+  cache?: import('./merge-cache').RunCacheInput | null
 }
 
 export interface ExperimentTaskOutput {
@@ -31,6 +34,8 @@ export interface ExperimentTaskOutput {
   peakRssBytes: number
   backend: string
   keptModel: boolean
+  /** per-task methods: the tasks whose models were kept as modelDir/<task>/ (pool order); null otherwise */
+  keptTasks: string[] | null
 }
 
 export type EvaluatorFn = (model: TensorSource | ((task: string) => TensorSource), opts: { benchmark: string }, ctx: TaskCtx) => Promise<EvalResult & { backend?: string }>
@@ -49,10 +54,19 @@ export async function runExperimentTask(input: ExperimentTaskInput, ctx: TaskCtx
     const delay = testTensorDelayMs()
     const memSinks: MemorySink[] = []
     let writer: InstanceType<typeof HfFolderWriter> | null = null
+    let kept: HfFolderSet | null = null
     const sinks: TensorSink[] = []
     if (perTask) {
-      // One model per task: these are evaluated in memory; keeping N folders is an export concern.
-      for (let i = 0; i < models.length; i++) { const s = new MemorySink(); memSinks.push(s); sinks.push(delayedSink(s, delay)) }
+      // One model per task: evaluated in memory and, when kept, written to modelDir/<task>/ under one
+      // temporary parent that is renamed into place only once all N are complete.
+      kept = input.modelDir ? await (await import('./per-task-folders')).openKeptTaskFolders({ ...input, modelDir: input.modelDir }, base) : null
+      for (let i = 0; i < models.length; i++) {
+        const parts: TensorSink[] = []
+        if (input.evaluate) { const s = new MemorySink(); memSinks.push(s); parts.push(s) }
+        if (kept) parts.push(kept.writers[i]!)
+        if (parts.length === 0) parts.push(new DiscardSink())
+        sinks.push(delayedSink(parts.length === 1 ? parts[0]! : new TeeSink(parts), delay))
+      }
     } else {
       const parts: TensorSink[] = []
       if (input.evaluate) { const s = new MemorySink(); memSinks.push(s); parts.push(s) }
@@ -73,12 +87,15 @@ export async function runExperimentTask(input: ExperimentTaskInput, ctx: TaskCtx
     try {
       merged = await runMerge({
         data,
+        cache: input.cache ? (await import('./merge-cache')).openRunCache(input.cache) : undefined,
         method: input.method, params: input.params, seed: input.seed, pool: { base, models, names: input.names },
         ...(perTask ? { sinks } : { sink: sinks[0] }), ctx,
       })
       if (writer) { ctx.progress?.('write', 1, 'committing model folder'); await writer.commit() }
+      if (kept) { ctx.progress?.('write', 1, `committing ${kept.writers.length} task model folders`); await kept.commit() }
     } catch (e) {
       await writer?.abort()
+      await kept?.abort()
       throw e
     }
     let evalResult: (EvalResult & { backend?: string }) | null = null
@@ -94,7 +111,7 @@ export async function runExperimentTask(input: ExperimentTaskInput, ctx: TaskCtx
     return {
       params: merged.params, diagnostics: merged.diagnostics, eval: evalResult ? (evalOnly as EvalResult) : null,
       mergeSeconds: merged.seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      backend: backend ?? 'typescript', keptModel: writer !== null,
+      backend: backend ?? 'typescript', keptModel: writer !== null || kept !== null, keptTasks: kept ? [...input.names] : null,
     }
   } finally {
     for (const s of opened) await s.close?.().catch(() => undefined)
