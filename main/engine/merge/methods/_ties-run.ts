@@ -7,6 +7,7 @@
 import { totalmem } from 'node:os'
 import { AmalgamError } from '#common/errors'
 import type { MergeJob } from '../types'
+import { cacheKey as makeCacheKey } from '../cache'
 import { paramError } from '../schema'
 import { kthAbs } from './_select'
 import { AbsBucketSelect } from '../../kernels/select'
@@ -37,8 +38,13 @@ export type TiesVectors = (s: Slice, into: Float32Array[]) => Float32Array[]
 /**
  * `plainTaskVectors`: the vectors are exactly τ_t = fround(θ_t − θ0) (ties_merging), so the merge
  * pass forms them inside its fused loop instead of materialising them.
+ * `vectorsTag`: what the vectors are, for the merge cache (every setting they depend on, e.g. the
+ * DARE drop rate and seed); with it and a cache, the exact thresholds of an earlier run on the
+ * same pool are reused and the merge is a single read pass (a λ sweep pays the selection once).
  */
-export async function runTies(job: MergeJob<TiesParams>, vectorsInto: TiesVectors, removeKeys: string[] = [], plainTaskVectors = false): Promise<void> {
+export async function runTies(
+  job: MergeJob<TiesParams>, vectorsInto: TiesVectors, removeKeys: string[] = [], plainTaskVectors = false, vectorsTag?: string,
+): Promise<void> {
   const p = job.params
   const keep = keepFraction(job.method, p.threshold)
   const removed = inKeys(removeKeys)
@@ -60,7 +66,13 @@ export async function runTies(job: MergeJob<TiesParams>, vectorsInto: TiesVector
   }
   const notRemoved = (n: string): boolean => !removed(n, [])
   if (p.merge_func === 'max') return runTiesMax(job, vectors, removed, notRemoved, keep)
-  const { lo, hi, selectors, d, rank } = await thresholdBounds(job, keep, vectors, notRemoved, plainTaskVectors)
+  const cacheKey = job.cache && vectorsTag !== undefined
+    ? makeCacheKey(THRESHOLDS_NS, job.cache.poolKey(), vectorsTag, keep, [...removeKeys].sort().join(','))
+    : null
+  const cached = cacheKey ? await job.cache!.getJson<{ thresholds: number[]; d: number }>(THRESHOLDS_NS, cacheKey) : null
+  const { lo, hi, selectors, d, rank } = cached && cached.thresholds.length === N
+    ? exactBounds(job, keep, notRemoved, cached.thresholds)
+    : await thresholdBounds(job, keep, vectors, notRemoved, plainTaskVectors)
   // The merge pass finishes every coordinate whose trim is already certain and holds back the
   // tensors that contain undecided coordinates (some |τ_t| inside task t's threshold bucket) or
   // zero-mass ones (exact cancellation: their sign needs the global majority, known only at the
@@ -106,7 +118,8 @@ export async function runTies(job: MergeJob<TiesParams>, vectorsInto: TiesVector
     h.out[h.idx[i]] = h.base[i] + Math.fround(l * disjointMerge(trimmed, Float32Array.of(0), majority, p.merge_func)[0])
   }
   for (const h of held) await writeHeld(job, h.name, h.shape, h.out)
-  job.diag.set('passes', selectors ? 2 : 3)
+  if (cacheKey && !cached) await job.cache!.putJson(THRESHOLDS_NS, cacheKey, { thresholds: Array.from(q), d })
+  job.diag.set('passes', cached ? 1 : selectors ? 2 : 3)
   job.diag.set('heldTensors', held.length)
   job.diag.set('deferredCoordinates', deferredCount)
   job.diag.set('zeroMassCoordinates', late.length)
@@ -123,6 +136,15 @@ export async function runTies(job: MergeJob<TiesParams>, vectorsInto: TiesVector
  * reading the 9 models once), and the reads run on libuv's threads, so 2 pays even on 2 cores.
  */
 const TIES_THREADS = Math.max(2, kernelThreads())
+
+const THRESHOLDS_NS = 'ties-thresholds-v1'
+
+/** Bounds from already exact thresholds (lo = hi = q): no selection pass. */
+function exactBounds(job: MergeJob<TiesParams>, keep: number, filter: (n: string) => boolean, thresholds: number[]) {
+  const d = floatNames(job, filter).reduce((a, n) => a + numel(job.pool.base.meta(n).shape), 0)
+  const q = Float32Array.from(thresholds)
+  return { lo: q, hi: q, selectors: null, d, rank: trimRank(d, keep) }
+}
 
 interface Held { name: string; shape: number[]; out: Float32Array; idx: Uint32Array; base: Float32Array; vals: Float32Array[] }
 

@@ -32,7 +32,9 @@ export default defineMethod<P>({
     const p = job.params
     const masks = DareMasks.draw(job, p.sparsity_ratio, dareFilter(p), p.variant)
     const tiesJob = { ...job, params: { ...p, variant: p.ties_variant } }
-    await runTies(tiesJob, (s, into) => masks.vectors(s, taskVectors(s, into), p.sparsity_ratio, p.rescale, p.variant))
+    // the dropped vectors are a function of the pool, the DARE settings and the seed
+    const tag = JSON.stringify({ dare: [p.sparsity_ratio, p.rescale, p.variant, p.only_on_linear_weights, job.seed] })
+    await runTies(tiesJob, (s, into) => masks.vectors(s, taskVectors(s, into), p.sparsity_ratio, p.rescale, p.variant), [], false, tag)
     const tiesKept = job.diag.values.keptFraction
     job.diag.set('tiesKeptFraction', tiesKept)
     job.diag.set('dareKeptFraction', masks.keptFraction())

@@ -24,6 +24,6 @@ export default defineMethod<TiesParams>({
   },
   check: (p) => tiesCheck('ties_merging', p),
   async merge(job) {
-    await runTies(job, (s, into) => taskVectors(s, into), keyList(job.params.remove_keys), true)
+    await runTies(job, (s, into) => taskVectors(s, into), keyList(job.params.remove_keys), true, 'tau')
   },
 })
