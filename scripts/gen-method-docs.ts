@@ -32,11 +32,12 @@ const NOTES: Record<string, string> = {
   emr_merging: 'Two passes: the per-task rescalers (sum over tensors of per-tensor mean |·|) first, then one modulated model per task. A task whose mask is empty gets rescaler 0.',
   doge_ta: 'FusionBench semantics: filter "encoder" ∧ ¬"layer_norm" ∧ "weight" (2-D); λ_i = η/‖τ_i‖ (0 for a zero τ); shared subspace from the per-task top-⌊min/N⌋ left singular vectors, k_s = ⌊min/subspace⌋; closed-form row-wise gradient; projection g − U_s(U_sᵀg) through BLAS; float32 Adam in PyTorch’s update order; global top-K % mask per task from the original τ (exact selection); everything else θ0. `variant=sgd` is the paper’s exact projected gradient descent.',
   awd: 'Port semantics (official code unreleased): one global δ, δ(0) = 0, plain gradient descent. Because δ stays in span{τ_i}, the optimisation runs exactly on N coefficients through the N×N Gram matrix (one read pass), then one pass writes θ0 + λ Σ (1 − N·c_j) τ_j.',
+  knots: 'One fp64 SVD per target matrix of the side-by-side concatenation [ΔW_1 … ΔW_N] (σ ≤ 1e-5 dropped); R_t = S·V_tᵀ per task; TIES on the R_t with one exact threshold per task over all target matrices (kth-value semantics of §29, ties kept), sign by the summed values with FusionBench’s majority fallback, disjoint mean; θ = θ0 + α·U·R_m on the targets, θ0 elsewhere. U and every R_t are held until the merge (≈ 1.1 GB for ViT-B/32 × 8).',
   wudi: 'Adam (lr 1e-5) from the TA sum; gradient 2(τ_m A − C) with A = Σ τ̂ᵀτ̂ and C = Σ τ_t A_t precomputed, one BLAS product per step. `variant=official`: block linear weights only, all else θ0.',
 }
 
-const NOT_IMPLEMENTED = [
-  ['KnOTS', 'methods.md §14 defines it for LoRA adapters only (SVD of the concatenated B·A updates); a pool of full fine-tuned checkpoints has no adapters, so there is no data-free form to implement here.'],
+const NOT_IMPLEMENTED: Array<[string, string]> = [
+  ['KnOTS on adapter folders', 'the `knots` method reads full checkpoints (ΔW_t = θ_t − θ0 of the target matrices). A PEFT LoRA adapter folder (adapter_model.safetensors with lora_A/lora_B) is not read directly: merge it into its base first (PEFT `merge_and_unload`), which gives the same ΔW_t = (α/r)·B_t·A_t up to float32 rounding. KnOTS-DARE-TIES (DARE on R_t) is not offered.'],
 ]
 
 function fmt(v: unknown): string {

@@ -24,6 +24,7 @@ import emrMerging from './methods/emr_merging'
 import awd from './methods/awd'
 import dogeTa from './methods/doge_ta'
 import wudi from './methods/wudi'
+import knots from './methods/knots'
 import lotMerging from './methods/lot_merging'
 import regmean from './methods/regmean'
 import regmeanPlusplus from './methods/regmean_plusplus'
@@ -38,7 +39,7 @@ const METHODS: MergeMethod<any>[] = [
   simpleAverage, weightedAverage, taskArithmetic, tiesMerging,
   dareTaskArithmetic, dareTiesMerging, dareSimpleAverage,
   tsvm, isoC, isoCts,
-  modelStock, slerp, nuslerp, breadcrumbs, della, consensusTa, tallMaskTaskArithmetic, pcb, emrMerging, awd, dogeTa, wudi,
+  modelStock, slerp, nuslerp, breadcrumbs, della, consensusTa, tallMaskTaskArithmetic, pcb, emrMerging, awd, dogeTa, wudi, knots,
   // data-dependent (methods.md Part III): need a MergeData provider (merge/data.ts)
   lotMerging, regmean, regmeanPlusplus, taskWiseAdamerging, layerWiseAdamerging, layerWiseAdamergingDogeTa, fisherMerging, catMerging, tatr,
 ]
