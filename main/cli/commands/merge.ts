@@ -42,9 +42,10 @@ const cmd: Command = {
     const out = requireOpt(values.out, 'out')
     const shardBytes = intOpt(values['shard-size'], 'shard-size')
 
-    const [{ getMethod }, { validateParams }, { runMerge }, { checkPool }, { openModel }, { HfFolderWriter }, { sha256File }] = await Promise.all([
+    const [{ getMethod }, { validateParams }, { runMerge }, { checkPool }, { openModel }, { HfFolderWriter }, { sha256File }, { HfFolderSet, taskFolders }] = await Promise.all([
       import('../../engine/merge/registry'), import('../../engine/merge/schema'), import('../../engine/merge/run'),
       import('../../engine/checkpoints/pool-check'), import('../../engine/checkpoints/open'), import('../../engine/checkpoints/export'), import('../../engine/util/hash'),
+      import('../../engine/checkpoints/folder-set'),
     ])
     const m = getMethod(method)
     const params = validateParams(m.info, raw)
@@ -70,20 +71,25 @@ const cmd: Command = {
       const plan = baseSrc.names().map((n) => baseSrc.meta(n))
       const card = { method: m.info.name, methodTitle: m.info.title, params, seed, engineVersion: ENGINE_VERSION, base: { path: base, sha256: recipe.pool.base.files[0]?.sha256 }, models: models.map((p) => ({ path: p })) }
       const metadata = { amalgam_recipe: JSON.stringify(recipe) }
-      const outDirs = m.info.perTask ? names.map((n, i) => `${out}/${String(i).padStart(2, '0')}-${n}`) : [out]
-      const writers = outDirs.map((dir) => new HfFolderWriter({ outDir: dir, baseDir: baseSrc.dir, plan, dtype, shardBytes, metadata, card: { ...card, name: basename(dir) }, recipeYaml, overwrite: values.overwrite }))
+      const writerOpts = (name: string) => ({ baseDir: baseSrc.dir, plan, dtype, shardBytes, metadata, card: { ...card, name }, recipeYaml })
+      // per-task methods: one HF folder per task under `out`, committed together (folder-set.ts)
+      const set = m.info.perTask
+        ? await HfFolderSet.create(out, taskFolders(names).map((f) => ({ ...f, opts: { ...writerOpts(f.dir), metadata: { ...metadata, amalgam_task: f.task } } })), { overwrite: values.overwrite, method: m.info.name })
+        : null
+      const writers = set ? set.writers : [new HfFolderWriter({ outDir: out, ...writerOpts(basename(out)), overwrite: values.overwrite })]
       const t0 = performance.now()
       let result
       try {
-        result = await runMerge({ method: m.info.name, params, seed, pool: { base: baseSrc, models: srcs, names }, sink: m.info.perTask ? undefined : writers[0], sinks: m.info.perTask ? writers : undefined, ctx: { progress } })
-        const written = []
-        for (const w of writers) written.push(await w.commit())
+        result = await runMerge({ method: m.info.name, params, seed, pool: { base: baseSrc, models: srcs, names }, sink: set ? undefined : writers[0], sinks: set ? writers : undefined, ctx: { progress } })
+        const written = set ? (await set.commit()).tasks : [await writers[0].commit()]
+        const outDirs = written.map((w) => w.outDir)
         if (!values.quiet && !values.json) process.stderr.write('\n')
         const summary = { out: outDirs, method: m.info.name, params: result.params, seed, seconds: (performance.now() - t0) / 1000, tensors: result.tensors, diagnostics: result.diagnostics, files: written.map((w) => w.files), dtype: written[0]?.dtype }
         if (values.json) io.out(JSON.stringify(summary, null, 2))
-        else io.out(`${m.info.name}: wrote ${outDirs.join(', ')} (${written[0]?.dtype}, ${result.tensors.merged} tensors merged, ${result.tensors.copied} copied) in ${summary.seconds.toFixed(1)} s`)
+        else io.out(`${m.info.name}: wrote ${set ? `${out} (${outDirs.length} task folders)` : out} (${written[0]?.dtype}, ${result.tensors.merged} tensors merged, ${result.tensors.copied} copied) in ${summary.seconds.toFixed(1)} s`)
       } catch (e) {
-        for (const w of writers) await w.abort().catch(() => {})
+        if (set) await set.abort().catch(() => {})
+        else await writers[0].abort().catch(() => {})
         throw e
       }
     } finally {

@@ -1,7 +1,7 @@
 // The CLI contract: exit codes, one-line errors on stderr, --json as the only stdout, and a merge
 // that writes a Hugging Face folder whose tensors are what the method says.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { main } from '../../../main/cli/main'
@@ -76,6 +76,23 @@ describe('amalgam CLI', () => {
     }
     expect(Buffer.from(await merged.readRaw('vision_model.embeddings.position_ids'))).toEqual(Buffer.from(await base.readRaw('vision_model.embeddings.position_ids')))
     for (const s of [merged, base, ...fts]) await s.close()
+  })
+
+  it('merge of a per-task method writes one HF folder per task under --out, with the task manifest', async () => {
+    const out = join(pool.root, 'merged-tall')
+    const c = capture()
+    const code = await main(['merge', '--base', pool.base, ...pool.models.flatMap((m) => ['--model', m]), '--method', 'tall_mask_task_arithmetic', '--out', out, '--json'], c.io)
+    expect(code, c.err.join('\n')).toBe(0)
+    const summary = JSON.parse(c.out.join('\n'))
+    expect(summary.out).toHaveLength(pool.models.length)
+    const manifest = JSON.parse(readFileSync(join(out, 'amalgam_tasks.json'), 'utf8'))
+    expect(manifest.tasks.map((t: { dir: string }) => join(out, t.dir))).toEqual(summary.out)
+    const outs = await Promise.all(summary.out.map((d: string) => openModel(d)))
+    const name = 'vision_model.encoder.layers.0.mlp.fc1.weight'
+    const [a, b] = await Promise.all([outs[0].readF32(name), outs[1].readF32(name)])
+    expect([...a]).not.toEqual([...b]) // each task its own masked model
+    for (const o of outs) await o.close()
+    expect(readdirSync(pool.root).filter((f) => f.startsWith('merged-tall') && f !== 'merged-tall')).toEqual([]) // no temp parent left
   })
 
   it('merge refuses a bad parameter before writing anything', async () => {
