@@ -636,6 +636,266 @@ Napi::Value TiesMerge(const Napi::CallbackInfo& info) {
   return res;
 }
 
+// ---------------------------------------------------------------------------------------------
+// DogeTA's optimisation step (main/engine/merge/methods/doge_ta.ts): the fused residual +
+// gradient row loop, the float32 PyTorch Adam step and the plain projected SGD step. Same double
+// arithmetic as the generated JS loops, in the same order (dot products in index order, task
+// sums in task order, float32 rounding exactly where the JS stores into a Float32Array or calls
+// Math.fround), so the results are bit-identical. Rows are independent, so they are split
+// across std::threads; the loss is summed on the calling thread in the JS order afterwards.
+
+// out[i] = float(scale · acc[i]): the gradient row's store (acc = Σ_j e_j·v_j[i] in task order)
+AMALGAM_CLONES void BlockScaleStore(float* o, const double* acc, double scale, size_t len) {
+  for (size_t j = 0; j < len; j++) o[j] = float(scale * acc[j]);
+}
+
+// N dot products ⟨V_j[o], δ[o]⟩ per row, N independent accumulators held in registers (N fixed).
+template <size_t N>
+void DogeDotsT(const float* const* V, const float* d, size_t b, size_t cols, double* a) {
+  double s[N];
+  for (size_t j = 0; j < N; j++) s[j] = 0.0;
+  const float* v[N];
+  for (size_t j = 0; j < N; j++) v[j] = V[j] + b;
+  for (size_t i = 0; i < cols; i++) {
+    const double di = d[i];
+    for (size_t j = 0; j < N; j++) s[j] += double(v[j][i]) * di;
+  }
+  for (size_t j = 0; j < N; j++) a[j] = s[j];
+}
+
+void DogeDotsAny(const float* const* V, size_t N, const float* d, size_t b, size_t cols, double* a) {
+  for (size_t j = 0; j < N; j++) a[j] = 0.0;
+  for (size_t i = 0; i < cols; i++) {
+    const double di = d[i];
+    for (size_t j = 0; j < N; j++) a[j] += double(V[j][b + i]) * di;
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define AMALGAM_DOTS4 1
+// Four rows at once, one row per double lane, G tasks per pass (G independent accumulator
+// chains): each lane still accumulates its own row in index order, exactly as the scalar loop,
+// but the products and sums of four rows share one instruction. Rows o..o+3 of V_j are read as
+// 4×4 float tiles and transposed so that lane r holds row o+r; Dt holds δ transposed the same
+// way (Dt[4i + r] = δ[(o+r)·cols + i]). AVX without FMA: every mul and add rounds as in JS.
+template <size_t G>
+__attribute__((target("avx2"))) void DogeDots4G(const float* const* v, const double* Dt, size_t cols, size_t stride, double* a /* [G][4] */) {
+  __m256d acc[G];
+  for (size_t g = 0; g < G; g++) acc[g] = _mm256_setzero_pd();
+  const size_t c4 = cols & ~size_t(3);
+  for (size_t i = 0; i < c4; i += 4) {
+    const __m256d d0 = _mm256_loadu_pd(Dt + 4 * i), d1 = _mm256_loadu_pd(Dt + 4 * i + 4);
+    const __m256d d2 = _mm256_loadu_pd(Dt + 4 * i + 8), d3 = _mm256_loadu_pd(Dt + 4 * i + 12);
+    for (size_t g = 0; g < G; g++) {
+      __m128 r0 = _mm_loadu_ps(v[g] + i), r1 = _mm_loadu_ps(v[g] + stride + i);
+      __m128 r2 = _mm_loadu_ps(v[g] + 2 * stride + i), r3 = _mm_loadu_ps(v[g] + 3 * stride + i);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // r_k now holds element i+k of the four rows
+      acc[g] = _mm256_add_pd(acc[g], _mm256_mul_pd(_mm256_cvtps_pd(r0), d0));
+      acc[g] = _mm256_add_pd(acc[g], _mm256_mul_pd(_mm256_cvtps_pd(r1), d1));
+      acc[g] = _mm256_add_pd(acc[g], _mm256_mul_pd(_mm256_cvtps_pd(r2), d2));
+      acc[g] = _mm256_add_pd(acc[g], _mm256_mul_pd(_mm256_cvtps_pd(r3), d3));
+    }
+  }
+  for (size_t g = 0; g < G; g++) {
+    alignas(32) double lane[4];
+    _mm256_store_pd(lane, acc[g]);
+    for (size_t r = 0; r < 4; r++) {
+      double s = lane[r];
+      for (size_t i = c4; i < cols; i++) s += double(v[g][r * stride + i]) * Dt[4 * i + r];
+      a[g * 4 + r] = s;
+    }
+  }
+}
+
+// a[j·4 + r] = ⟨V_j[o+r], δ[o+r]⟩ for the four rows starting at element b = o·cols.
+__attribute__((target("avx2"))) void DogeDots4(const float* const* V, size_t N, const float* delta, size_t b, size_t cols, double* Dt, double* a) {
+  for (size_t i = 0; i < cols; i++) for (size_t r = 0; r < 4; r++) Dt[4 * i + r] = double(delta[b + r * cols + i]);
+  const float* v[4];
+  size_t j = 0;
+  for (; j + 4 <= N; j += 4) { for (size_t g = 0; g < 4; g++) v[g] = V[j + g] + b; DogeDots4G<4>(v, Dt, cols, cols, a + 4 * j); }
+  const size_t rest = N - j;
+  for (size_t g = 0; g < rest; g++) v[g] = V[j + g] + b;
+  if (rest == 3) DogeDots4G<3>(v, Dt, cols, cols, a + 4 * j);
+  else if (rest == 2) DogeDots4G<2>(v, Dt, cols, cols, a + 4 * j);
+  else if (rest == 1) DogeDots4G<1>(v, Dt, cols, cols, a + 4 * j);
+}
+#else
+#define AMALGAM_DOTS4 0
+#endif
+
+using DotsFn = void (*)(const float* const*, const float*, size_t, size_t, double*);
+DotsFn DogeDotsFor(size_t N) {
+  switch (N) {
+    case 1: return DogeDotsT<1>; case 2: return DogeDotsT<2>; case 3: return DogeDotsT<3>; case 4: return DogeDotsT<4>;
+    case 5: return DogeDotsT<5>; case 6: return DogeDotsT<6>; case 7: return DogeDotsT<7>; case 8: return DogeDotsT<8>;
+    case 9: return DogeDotsT<9>; case 10: return DogeDotsT<10>; case 11: return DogeDotsT<11>; case 12: return DogeDotsT<12>;
+    case 13: return DogeDotsT<13>; case 14: return DogeDotsT<14>; case 15: return DogeDotsT<15>; case 16: return DogeDotsT<16>;
+    default: return nullptr;
+  }
+}
+
+// dogeGradient(V, delta, c, out, rows, cols, Lambda, e, threads) → loss.
+// e[j·rows + o] = c[j·rows + o] − Λ⟨V_j[o], δ[o]⟩; when `out` is not null,
+// out[o, :] = float(−2Λ · Σ_j e_{j,o} V_j[o, :]). Returns Σ_o Σ_j e_{j,o}² (row-major order, as the
+// JS gradient loop sums it).
+Napi::Value DogeGradient(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const size_t rows = Dim(info, 4, "rows"), cols = Dim(info, 5, "cols");
+  const size_t n = rows * cols;
+  auto V = F32List(info, 0, "V", n);
+  const size_t N = V.size();
+  if (N == 0) throw Napi::RangeError::New(env, "amalgam_linalg: dogeGradient needs at least one task array");
+  const float* delta = Array<float, napi_float32_array>(info, 1, "delta", n);
+  const double* c = Array<double, napi_float64_array>(info, 2, "c", N * rows);
+  float* out = info[3].IsNull() || info[3].IsUndefined() ? nullptr : Array<float, napi_float32_array>(info, 3, "out", n);
+  if (!info[6].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: Lambda must be a number");
+  const double Lambda = info[6].As<Napi::Number>().DoubleValue();
+  double* e = Array<double, napi_float64_array>(info, 7, "e", N * rows);
+  const size_t threads = std::max<size_t>(1, std::min<size_t>(Dim(info, 8, "threads"), n / 65536 + 1));
+  const double scale = -2 * Lambda;
+  const DotsFn dots = DogeDotsFor(N);
+#if AMALGAM_DOTS4
+  const bool four = __builtin_cpu_supports("avx2");
+#else
+  const bool four = false;
+#endif
+  auto body = [&](size_t r0, size_t r1) {
+    std::vector<double> a(4 * N), acc(cols), Dt(four ? 4 * cols : 0);
+    for (size_t o = r0; o < r1;) {
+      const size_t b = o * cols;
+      size_t nr = 1;  // rows done in this pass
+#if AMALGAM_DOTS4
+      if (four && o + 4 <= r1) {
+        DogeDots4(V.data(), N, delta, b, cols, Dt.data(), a.data());
+        for (size_t r = 0; r < 4; r++) for (size_t j = 0; j < N; j++) e[j * rows + o + r] = c[j * rows + o + r] - Lambda * a[j * 4 + r];
+        nr = 4;
+      } else
+#endif
+      {
+        if (dots) dots(V.data(), delta + b, b, cols, a.data());
+        else DogeDotsAny(V.data(), N, delta + b, b, cols, a.data());
+        for (size_t j = 0; j < N; j++) e[j * rows + o] = c[j * rows + o] - Lambda * a[j];
+      }
+      for (size_t q = o; out && q < o + nr; q++) {
+        const size_t bq = q * cols;
+        BlockScaleLoad(acc.data(), V[0] + bq, e[q], cols);
+        for (size_t j = 1; j < N; j++) BlockScaleAdd(acc.data(), V[j] + bq, e[j * rows + q], cols);
+        BlockScaleStore(out + bq, acc.data(), scale, cols);
+      }
+      o += nr;
+    }
+  };
+  if (threads == 1) body(0, rows);
+  else {
+    const size_t per = (rows + threads - 1) / threads;
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; t++) {
+      const size_t s = std::min(rows, t * per), f = std::min(rows, s + per);
+      if (s < f) pool.emplace_back([&body, s, f] { body(s, f); });
+    }
+    body(0, std::min(rows, per));
+    for (auto& th : pool) th.join();
+  }
+  double loss = 0;
+  for (size_t o = 0; o < rows; o++) for (size_t j = 0; j < N; j++) loss += e[j * rows + o] * e[j * rows + o];
+  return Napi::Number::New(env, loss);
+}
+
+struct AdamConsts { double stepSize, bc2s, w1, w2, b2, eps; };
+
+// Vectorised only because binding.gyp builds with -fno-math-errno: sqrt's errno check would
+// otherwise keep a scalar call in the loop (vk ≥ 0 or NaN here; the square root is IEEE either way).
+// One Adam step over [0, len): the JS Adam.stepProjected loop, element by element, on the
+// gradient gp (already float(g − p) or g itself). The arrays do not overlap.
+AMALGAM_CLONES void AdamBlock(float* __restrict param, const float* __restrict gp, float* __restrict m, float* __restrict v,
+                              const AdamConsts k, size_t len) {
+  const double w1 = k.w1, w2 = k.w2, b2 = k.b2, bc2s = k.bc2s, eps = k.eps, stepSize = k.stepSize;
+  for (size_t i = 0; i < len; i++) {
+    const double gk = gp[i];
+    const double m0 = m[i];
+    const float mk = float(m0 + w1 * (gk - m0));  // exp_avg.lerp_(grad, 1 − β1)
+    const float vk = float(double(v[i]) * b2 + w2 * gk * gk);
+    m[i] = mk; v[i] = vk;
+    const double denom = double(float(std::sqrt(double(vk)) / bc2s)) + eps;
+    param[i] = float(double(param[i]) - stepSize * (double(mk) / denom));
+  }
+}
+
+// gp = float(g − p) over one block (float − float rounds like JS's Math.fround(g − p)).
+AMALGAM_CLONES void BlockDiff(float* __restrict o, const float* __restrict g, const float* __restrict p, size_t len) {
+  for (size_t i = 0; i < len; i++) o[i] = g[i] - p[i];
+}
+
+// adamStep(param, g, p, m, v, stepSize, bc2s, w1, w2, b2, eps, threads): in place on param, m, v;
+// the gradient is g − p rounded to float32 (p null: g). The scalars come from the caller so that
+// the bias corrections (β^t) are JS's own powers.
+Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: param must be a Float32Array");
+  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  float* param = info[0].As<Napi::Float32Array>().Data();
+  const float* g = Array<float, napi_float32_array>(info, 1, "g", n);
+  const float* p = info[2].IsNull() || info[2].IsUndefined() ? nullptr : Array<float, napi_float32_array>(info, 2, "p", n);
+  float* m = Array<float, napi_float32_array>(info, 3, "m", n);
+  float* v = Array<float, napi_float32_array>(info, 4, "v", n);
+  double s[6];
+  for (size_t i = 0; i < 6; i++) {
+    if (!info[5 + i].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: adamStep constants must be numbers");
+    s[i] = info[5 + i].As<Napi::Number>().DoubleValue();
+  }
+  const AdamConsts k{s[0], s[1], s[2], s[3], s[4], s[5]};
+  const size_t threads = Dim(info, 11, "threads");
+  Split(n, threads, [&](size_t a, size_t b) {
+    if (!p) { AdamBlock(param + a, g + a, m + a, v + a, k, b - a); return; }
+    constexpr size_t B = 2048;  // the projected gradient a block at a time, from cache
+    float gp[B];
+    for (size_t s = a; s < b; s += B) {
+      const size_t len = std::min(B, b - s);
+      BlockDiff(gp, g + s, p + s, len);
+      AdamBlock(param + s, gp, m + s, v + s, k, len);
+    }
+  });
+  return env.Undefined();
+}
+
+AMALGAM_CLONES void SgdBlock(float* param, const float* g, const float* p, double lr, size_t len) {
+  if (p) for (size_t i = 0; i < len; i++) param[i] = float(double(param[i]) - lr * double(float(double(g[i]) - double(p[i]))));
+  else for (size_t i = 0; i < len; i++) param[i] = float(double(param[i]) - lr * double(g[i]));
+}
+
+// sgdStep(param, g, p, lr, threads): param ← float(param − lr · float(g − p)) (p null: g).
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: param must be a Float32Array");
+  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  float* param = info[0].As<Napi::Float32Array>().Data();
+  const float* g = Array<float, napi_float32_array>(info, 1, "g", n);
+  const float* p = info[2].IsNull() || info[2].IsUndefined() ? nullptr : Array<float, napi_float32_array>(info, 2, "p", n);
+  if (!info[3].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: lr must be a number");
+  const double lr = info[3].As<Napi::Number>().DoubleValue();
+  const size_t threads = Dim(info, 4, "threads");
+  Split(n, threads, [&](size_t a, size_t b) { SgdBlock(param + a, g + a, p ? p + a : nullptr, lr, b - a); });
+  return env.Undefined();
+}
+
+// sgemmInto(a, b, c, m, n, k, transA, transB): sgemm's product written into the caller's c
+// (m×n, fully overwritten) instead of a new array, for loops that repeat one product shape.
+Napi::Value SgemmInto(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const size_t m = Dim(info, 3, "m"), n = Dim(info, 4, "n"), k = Dim(info, 5, "k");
+  const bool ta = info[6].ToBoolean(), tb = info[7].ToBoolean();
+  const float* a = Array<float, napi_float32_array>(info, 0, "a", m * k);
+  const float* b = Array<float, napi_float32_array>(info, 1, "b", k * n);
+  float* c = Array<float, napi_float32_array>(info, 2, "c", m * n);
+  if (m == 0 || n == 0) return env.Undefined();
+  if (k == 0) { std::fill(c, c + m * n, 0.0f); return env.Undefined(); }
+  std::lock_guard<std::mutex> lock(g_blas_mutex);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a,
+              ta ? int(m) : int(k), b, tb ? int(k) : int(n), 0.0f, c, int(n));
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, RunSync<GemmJob<float>>));
   exports.Set("dgemm", Napi::Function::New(env, RunSync<GemmJob<double>>));
@@ -655,6 +915,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("absHistLow", Napi::Function::New(env, AbsHistLow));
   exports.Set("absHist20", Napi::Function::New(env, AbsHist20));
   exports.Set("tiesMerge", Napi::Function::New(env, TiesMerge));
+  exports.Set("dogeGradient", Napi::Function::New(env, DogeGradient));
+  exports.Set("adamStep", Napi::Function::New(env, AdamStep));
+  exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
+  exports.Set("sgemmInto", Napi::Function::New(env, SgemmInto));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("blasConfig", Napi::Function::New(env, BlasConfig));

@@ -31,6 +31,20 @@ export interface Addon {
     out: Float32Array, base: Float32Array, vs: Float32Array[], fromModels: boolean, lo: Float32Array, hi: Float32Array,
     lambda: number, mean: boolean, kept: Float64Array, threads: number,
   ): { balance: number; deferred: Uint32Array; zero: Uint32Array }
+  /** DogeTA: e[j·rows + o] = c[j·rows + o] − Λ⟨V_j[o], δ[o]⟩, out[o,:] = −2Λ Σ_j e_{j,o} V_j[o,:] (out null: residuals only); returns Σ_o Σ_j e². */
+  dogeGradient(
+    V: readonly Float32Array[], delta: Float32Array, c: Float64Array, out: Float32Array | null,
+    rows: number, cols: number, Lambda: number, e: Float64Array, threads: number,
+  ): number
+  /** One float32 PyTorch Adam step on param with the gradient float(g − p) (p null: g); m, v updated in place. */
+  adamStep(
+    param: Float32Array, g: Float32Array, p: Float32Array | null, m: Float32Array, v: Float32Array,
+    stepSize: number, bc2s: number, w1: number, w2: number, b2: number, eps: number, threads: number,
+  ): void
+  /** param ← float(param − lr · float(g − p)) (p null: g). */
+  sgdStep(param: Float32Array, g: Float32Array, p: Float32Array | null, lr: number, threads: number): void
+  /** sgemm into the caller's c (m×n, overwritten): the same BLAS call as sgemm, without a new array. */
+  sgemmInto(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean): void
 }
 
 const ADDON_REL = join('native', 'build', 'Release', 'amalgam_linalg.node')

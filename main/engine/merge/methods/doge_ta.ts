@@ -3,7 +3,10 @@
 // to every expert (a row-wise first-order loss), with the gradient projected off the shared
 // output-side subspace of the tasks; then merge with a global top-K % mask per task. Everything
 // else stays at θ0. Gradients are closed-form; the projection is U_s(U_sᵀg) through BLAS.
-import { mat, mat64, matmul, type Mat32 } from '../../linalg/index'
+// With the native kernels (kernels/native-kernels.ts) the gradient, Adam and SGD loops run in
+// the addon with the same arithmetic (bit-identical); the JS loops below are the fallback.
+import { activeImplementation, mat, mat64, matmul, type Mat32 } from '../../linalg/index'
+import { kernelAddon, kernelThreads } from '../../kernels/native-kernels'
 import { throwIfCancelled, tick } from '../../util/task'
 import { defineMethod, type MergeJob } from '../types'
 import { paramError } from '../schema'
@@ -23,6 +26,7 @@ export class DogeProblem {
   readonly lambdas: number[]
   readonly Lambda: number
   private readonly c: Float64Array // c[j·out + o] = ‖V_j[o]‖² − ⟨V_j[o], S[o]⟩
+  private e: Float64Array | null = null // the native kernel's residual buffer, reused across steps
   constructor(readonly V: Float32Array[], readonly rows: number, readonly cols: number, eta: number) {
     this.lambdas = V.map((v) => { let s = 0; for (let k = 0; k < v.length; k++) s += v[k] * v[k]; return s > 0 ? eta / Math.sqrt(s) : 0 })
     this.Lambda = this.lambdas.reduce((a, b) => a + b, 0)
@@ -41,6 +45,12 @@ export class DogeProblem {
   /** e_{j,o} = c_{j,o} − Λ⟨V_j[o], δ[o]⟩ */
   residuals(delta: Float32Array): Float64Array {
     const { rows, cols, V, Lambda } = this
+    const addon = kernelAddon()
+    if (addon) {
+      const e = new Float64Array(V.length * rows)
+      addon.dogeGradient(V, delta, this.c, null, rows, cols, Lambda, e, kernelThreads())
+      return e
+    }
     const e = new Float64Array(V.length * rows)
     V.forEach((v, j) => {
       for (let o = 0; o < rows; o++) {
@@ -61,6 +71,11 @@ export class DogeProblem {
    * (N independent accumulators) and once more, from cache, for the gradient row.
    */
   gradient(delta: Float32Array, out: Float32Array): number {
+    const addon = kernelAddon()
+    if (addon) {
+      this.e ??= new Float64Array(this.V.length * this.rows)
+      return addon.dogeGradient(this.V, delta, this.c, out, this.rows, this.cols, this.Lambda, this.e, kernelThreads())
+    }
     return rowKernel(this.V.length)(this.V, delta, this.c, out, this.rows, this.cols, this.Lambda)
   }
 }
@@ -109,8 +124,21 @@ export function projectOut(Us: Mat32, g: Float32Array, rows: number, cols: numbe
   for (let k = 0; k < g.length; k++) g[k] -= p[k]
 }
 
-/** U_s(U_sᵀ g) (rows×cols, float32 sgemm): k_s ≪ rows, so P = U_sU_sᵀ is never formed. */
-function sharedComponent(Us: Mat32, g: Float32Array, rows: number, cols: number): Float32Array {
+/** Reusable outputs of the two products of `sharedComponent` (U_sᵀg: k_s×cols, U_s(U_sᵀg): rows×cols). */
+interface ProjectionBuffers { t: Float32Array; p: Float32Array }
+
+/**
+ * U_s(U_sᵀ g) (rows×cols, float32 sgemm): k_s ≪ rows, so P = U_sU_sᵀ is never formed. With
+ * `into` and the native BLAS, the same two sgemm calls write into the given buffers instead of
+ * allocating (and zeroing) a rows×cols array per step.
+ */
+function sharedComponent(Us: Mat32, g: Float32Array, rows: number, cols: number, into?: ProjectionBuffers): Float32Array {
+  const addon = into && activeImplementation() === 'native' ? kernelAddon() : null
+  if (addon && into) {
+    addon.sgemmInto(Us.data, g, into.t, Us.cols, cols, rows, true, false)
+    addon.sgemmInto(Us.data, into.t, into.p, rows, cols, Us.cols, false, false)
+    return into.p
+  }
   return matmul(Us, matmul(Us, mat(rows, cols, g), { transA: true })).data as Float32Array
 }
 
@@ -134,6 +162,8 @@ export class Adam {
     const bc1 = 1 - b1 ** this.t, bc2 = 1 - b2 ** this.t
     const stepSize = this.lr / bc1, bc2s = Math.sqrt(bc2)
     const w1 = Math.fround(1 - b1), w2 = Math.fround(1 - b2)
+    const addon = kernelAddon()
+    if (addon) { addon.adamStep(param, g, p, m, v, stepSize, bc2s, w1, w2, b2, eps, kernelThreads()); return }
     const n = param.length
     for (let k = 0; k < n; k++) {
       const gk = p === null ? g[k] : Math.fround(g[k] - p[k])
@@ -153,11 +183,15 @@ export function optimiseDelta(prob: DogeProblem, Us: Mat32, steps: number, lr: n
   const adam = variant === 'adam' ? new Adam(n, lr) : null
   const losses: number[] = []
   const lr32 = lr
+  const reuse = Us.cols > 0 && kernelAddon() !== null && activeImplementation() === 'native'
+  const buffers: ProjectionBuffers | undefined = reuse ? { t: new Float32Array(Us.cols * prob.cols), p: new Float32Array(n) } : undefined
   for (let s = 0; s < steps; s++) {
     onStep?.(s)
     losses.push(prob.gradient(delta, g))
-    const p = Us.cols === 0 ? null : sharedComponent(Us, g, prob.rows, prob.cols)
+    const p = Us.cols === 0 ? null : sharedComponent(Us, g, prob.rows, prob.cols, buffers)
     if (adam) { adam.stepProjected(delta, g, p); continue }
+    const addon = kernelAddon()
+    if (addon) { addon.sgdStep(delta, g, p, lr32, kernelThreads()); continue }
     if (p) for (let k = 0; k < n; k++) delta[k] -= lr32 * Math.fround(g[k] - p[k])
     else for (let k = 0; k < n; k++) delta[k] -= lr32 * g[k]
   }
