@@ -95,7 +95,12 @@ export async function queueRun(page: Page, method: string, name: string, opts: {
 }
 
 /** Wait until no job is queued or running, then check none failed. */
-export async function waitJobsSettled(page: Page, timeout = 8 * 60_000): Promise<void> {
+/**
+ * Waits until no job is queued or running. `done`: also wait for that many finished jobs — right
+ * after a click the list may not show the new jobs yet, and "nothing busy" would pass too early.
+ */
+export async function waitJobsSettled(page: Page, timeout = 8 * 60_000, done?: number): Promise<void> {
+  if (done !== undefined) await expect(page.locator('[data-status="done"], [data-status="failed"]')).toHaveCount(done, { timeout })
   const busy = page.locator('[data-status="running"], [data-status="queued"]')
   await expect(busy).toHaveCount(0, { timeout })
   const failed = page.locator('[data-status="failed"]')

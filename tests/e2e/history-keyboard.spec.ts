@@ -15,7 +15,7 @@ test('keyboard navigation of the history table', async ({ app, workspaceDir }, i
   await app.getByTestId('sweep-key-0').selectOption('scaling_factor')
   await app.getByTestId('sweep-values-0').fill('0.1, 0.2, 0.3, 0.4')
   await app.getByTestId('queue-run').click()
-  await waitJobsSettled(app)
+  await waitJobsSettled(app, undefined, 4)
 
   await go(app, 'history')
   await expect(app.getByTestId('history-count')).toHaveText('4 experiments')

@@ -23,7 +23,7 @@ test('workspace → mini-8 → TA and TIES → history → compare → heatmap �
   await queueRun(app, 'ties_merging', 'ties-journey')
   await expect(app.getByTestId('activity')).toBeVisible()
   await snap(app, info, '03-runs')
-  await waitJobsSettled(app)
+  await waitJobsSettled(app, undefined, 2)
   await expect(app.locator('[data-status="done"]')).toHaveCount(2)
 
   await go(app, 'history')

@@ -36,7 +36,7 @@ test('custom pool by path: mismatch listed, compatible pool merged and exported'
   await app.getByTestId('run-name').fill('tiny-ta')
   await app.getByLabel("evaluate on the pool's tasks").uncheck()
   await app.getByTestId('queue-run').click()
-  await waitJobsSettled(app, 120_000)
+  await waitJobsSettled(app, 120_000, 1)
   await expect(app.locator('[data-status="done"]')).toHaveCount(1)
 
   await go(app, 'history')
