@@ -6,8 +6,8 @@ import { bytes, table } from '../format'
 import { cliCtx, openServices } from '../services'
 
 const cmd: Command = {
-  summary: 'create, open or list workspaces (a folder with amalgam.db, models/, runs/, cache/)',
-  usage: 'amalgam workspace init [DIR] | open DIR | list   [--json]\n\nWithout DIR, init uses AMALGAM_WORKSPACE or the OS app-data default.',
+  summary: 'create, open or list workspaces (a folder with amalgam.db, models/, runs/, cache/); clear a workspace cache',
+  usage: 'amalgam workspace init [DIR] | open DIR | list | clear-cache [DIR]   [--json]\n\nWithout DIR, init and clear-cache use AMALGAM_WORKSPACE or the OS app-data default.\nclear-cache deletes cache/ (content-keyed statistics; always safe, recomputed on demand).',
   async run(argv, io) {
     const { values, positionals } = parse(argv, { json: { type: 'boolean' } })
     const [sub, dir] = positionals
@@ -20,7 +20,16 @@ const cmd: Command = {
       } finally { await services.close() }
       return
     }
-    if (sub !== 'init' && sub !== 'open') throw new AmalgamError('BAD_REQUEST', 'usage: amalgam workspace init [DIR] | open DIR | list')
+    if (sub === 'clear-cache') {
+      const { services } = await openServices(dir ? resolve(dir) : undefined, io, { create: false, quiet: true })
+      try {
+        const r = await services['workspace.clearCache'](undefined, cliCtx)
+        if (values.json) io.out(JSON.stringify(r, null, 2))
+        else io.out(`cache cleared: ${bytes(r.freedBytes)} freed`)
+      } finally { await services.close() }
+      return
+    }
+    if (sub !== 'init' && sub !== 'open') throw new AmalgamError('BAD_REQUEST', 'usage: amalgam workspace init [DIR] | open DIR | list | clear-cache [DIR]')
     if (sub === 'open' && !dir) throw new AmalgamError('BAD_REQUEST', 'workspace open needs a folder')
     const { services } = await openServices(dir ? resolve(dir) : undefined, io, { create: sub === 'init', quiet: true })
     try {

@@ -1,7 +1,7 @@
 // The CLI contract: exit codes, one-line errors on stderr, --json as the only stdout, and a merge
 // that writes a Hugging Face folder whose tensors are what the method says.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { main } from '../../../main/cli/main'
@@ -93,6 +93,23 @@ describe('amalgam CLI', () => {
     expect([...a]).not.toEqual([...b]) // each task its own masked model
     for (const o of outs) await o.close()
     expect(readdirSync(pool.root).filter((f) => f.startsWith('merged-tall') && f !== 'merged-tall')).toEqual([]) // no temp parent left
+  })
+
+  it('workspace init shows the cache size; clear-cache empties cache/ and reports what it freed', async () => {
+    const ws = join(pool.root, 'ws-cache')
+    expect(await main(['workspace', 'init', ws], capture().io)).toBe(0)
+    mkdirSync(join(ws, 'cache', 'activation-stats'), { recursive: true })
+    writeFileSync(join(ws, 'cache', 'activation-stats', 'x.f64'), new Uint8Array(3000))
+    const info = capture()
+    expect(await main(['workspace', 'open', ws, '--json'], info.io)).toBe(0)
+    expect(JSON.parse(info.out.join('\n')).cacheBytes).toBe(3000)
+    const c = capture()
+    expect(await main(['workspace', 'clear-cache', ws, '--json'], c.io)).toBe(0)
+    expect(JSON.parse(c.out.join('\n'))).toEqual({ freedBytes: 3000 })
+    expect(readdirSync(join(ws, 'cache'))).toEqual([])
+    const missing = capture()
+    expect(await main(['workspace', 'clear-cache', join(pool.root, 'no-such-ws')], missing.io)).toBe(1)
+    expect(missing.err.join('\n')).toMatch(/not an Amalgam workspace/)
   })
 
   it('merge refuses a bad parameter before writing anything', async () => {
