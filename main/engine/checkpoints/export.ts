@@ -61,7 +61,7 @@ export interface HfExportResult {
   totalParameters: number
 }
 
-interface Shard { file: string; tensors: PlannedTensor[]; writer: Promise<SafetensorsStreamWriter> | null; remaining: number; done: boolean }
+interface Shard { file: string; tensors: PlannedTensor[]; writer: Promise<SafetensorsStreamWriter> | null; done: boolean }
 
 /** The base model's float dtype as an output dtype: the most common float dtype in the plan. */
 export function defaultOutDType(plan: readonly TensorMeta[]): FloatOutDType {
@@ -135,7 +135,7 @@ export class HfFolderWriter implements TensorSink {
 
     const stored: PlannedTensor[] = opts.plan.map((m) => ({ name: m.name, shape: [...m.shape], dtype: isFloat(m.dtype) ? this.outSt : m.dtype }))
     const groups = planShards(stored, shardBytes)
-    this.shards = groups.map((tensors, i) => ({ file: shardFileName(i + 1, groups.length), tensors, writer: null, remaining: tensors.length, done: false }))
+    this.shards = groups.map((tensors, i) => ({ file: shardFileName(i + 1, groups.length), tensors, writer: null, done: false }))
     const shardOf = new Map<PlannedTensor, Shard>()
     for (const s of this.shards) for (const t of s.tensors) shardOf.set(t, s)
     for (const [i, m] of opts.plan.entries()) {
@@ -196,11 +196,23 @@ export class HfFolderWriter implements TensorSink {
     })
   }
 
+  /**
+   * Overwrites entries of a float tensor already written (TensorSink.patch). Shards stay open
+   * until commit(), so any written tensor can be patched.
+   */
+  async patch(name: string, index: Uint32Array, values: Float32Array): Promise<void> {
+    await this.guard(async () => {
+      const p = this.planned.get(name)
+      if (!p || !this.written.has(name)) throw new AmalgamError('BAD_REQUEST', `${this.outDir}: tensor "${name}" is patched before it was written`)
+      if (index.length !== values.length) throw new AmalgamError('BAD_REQUEST', `${this.outDir}: patch of "${name}" has ${index.length} indices but ${values.length} values`)
+      await (await this.shardWriter(p.shard)).patch(name, index, encodeChecked(name, values, this.outSt))
+    })
+  }
+
   private async put(name: string, shard: Shard, bytes: Uint8Array): Promise<void> {
     const w = await this.shardWriter(shard)
     await w.write(name, bytes)
     this.written.add(name)
-    if (--shard.remaining === 0) { await w.commit(); shard.done = true }
   }
 
   private async shardWriter(shard: Shard): Promise<SafetensorsStreamWriter> {
@@ -223,7 +235,7 @@ export class HfFolderWriter implements TensorSink {
       if (missing.length) throw new AmalgamError('INTERNAL', `${this.outDir}: ${missing.length} planned tensor(s) never written, e.g. "${missing[0]}"`)
       const dir = await this.ready()
       for (const s of this.shards) {
-        if (s.done) continue // only an empty plan leaves a shard unwritten: still write a valid empty file
+        if (s.done) continue
         await (await this.shardWriter(s)).commit()
         s.done = true
       }

@@ -81,6 +81,34 @@ export class SafetensorsStreamWriter {
     this.written.add(name)
   }
 
+  /**
+   * Overwrite elements `index[i]` of an already written tensor with the stored bytes in `bytes`
+   * (element i at bytes[i·size … (i+1)·size), already in the tensor's dtype). Consecutive indices
+   * go out as one write.
+   */
+  async patch(name: string, index: Uint32Array, bytes: Uint8Array): Promise<void> {
+    if (this.state !== 'open' || !this.fh) throw new AmalgamError('INTERNAL', `${this.path}: writer is ${this.state} (patching tensor "${name}")`)
+    const t = this.entry(name)
+    if (!this.written.has(name)) throw new AmalgamError('BAD_REQUEST', `${this.path}: tensor "${name}" is patched before it was written`)
+    const count = index.length
+    if (count === 0) return
+    const size = bytes.byteLength / count
+    const elems = (t.end - t.begin) / size
+    if (!Number.isInteger(size) || size <= 0) throw new AmalgamError('BAD_REQUEST', `${this.path}: patch of "${name}" has ${bytes.byteLength} bytes for ${count} elements`)
+    const order = Array.from(index.keys()).sort((a, b) => index[a] - index[b])
+    let i = 0
+    while (i < count) {
+      let j = i + 1
+      while (j < count && index[order[j]] === index[order[j - 1]] + 1) j++
+      const first = index[order[i]]
+      if (first + (j - i) > elems) throw new AmalgamError('BAD_REQUEST', `${this.path}: patch of "${name}" reaches element ${first + (j - i) - 1} of ${elems}`)
+      const run = new Uint8Array((j - i) * size)
+      for (let k = i; k < j; k++) run.set(bytes.subarray(order[k] * size, (order[k] + 1) * size), (k - i) * size)
+      await writeFully(this.fh, run, this.dataStart + t.begin + first * size, this.path)
+      i = j
+    }
+  }
+
   get bytesWritten(): number {
     let n = this.dataStart
     for (const name of this.written) { const t = this.byName.get(name)!; n += t.end - t.begin }

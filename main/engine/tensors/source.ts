@@ -57,11 +57,26 @@ export interface TensorSink {
   write(name: string, shape: number[], data: Float32Array): Promise<void>
   /** non-float tensors (position_ids …) copied byte for byte from the base */
   writeRaw(name: string, meta: TensorMeta, bytes: Uint8Array): Promise<void>
+  /**
+   * Optional: overwrite entries `index[i]` of a float tensor already written with `values[i]`
+   * (before the sink is committed). A method whose last few values are settled only at the end of
+   * its pass (TIES's threshold bucket) streams its tensors and patches them, instead of holding
+   * the whole output in memory.
+   */
+  patch?(name: string, index: Uint32Array, values: Float32Array): Promise<void>
 }
+
+/** Whether every sink accepts patches (a method may then stream provisional tensors). */
+export const canPatch = (sinks: readonly TensorSink[]): boolean => sinks.every((s) => typeof s.patch === 'function')
 
 export class MemorySink implements TensorSink {
   readonly tensors = new Map<string, MemTensor>()
   async write(name: string, shape: number[], data: Float32Array): Promise<void> { this.tensors.set(name, { shape: [...shape], data }) }
+  async patch(name: string, index: Uint32Array, values: Float32Array): Promise<void> {
+    const t = this.tensors.get(name)
+    if (!t) throw new Error(`memory sink: patch of ${name}, which was never written`)
+    for (let i = 0; i < index.length; i++) t.data[index[i]] = values[i]
+  }
   // integer buffers (position_ids …) are not needed for in-memory evaluation
   async writeRaw(_name: string, _meta: TensorMeta, _bytes: Uint8Array): Promise<void> {}
   toSource(label = 'merged'): MemorySource { return new MemorySource(this.tensors, label) }

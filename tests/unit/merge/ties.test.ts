@@ -39,7 +39,7 @@ describe('TIES-Merging (methods.md §3, §29)', () => {
     // keep fraction 0.99 of d = 3 → k = 3 − int(2.97) = 1 → keep all; column 0 sums to 0
     const { sink, result } = await merge1('ties_merging', vecPool([0, 0, 0], [[1, 2, 3], [-1, 1, 1]]), { threshold: 0.99, scaling_factor: 1 })
     expect(result.diagnostics.majoritySign).toBe(1)
-    expect(result.diagnostics.heldTensors).toBe(1) // written after the pass, once the majority is known
+    expect(result.diagnostics.patchedTensors).toBe(1) // patched after the pass, once the majority is known
     expect(sink.get('w')).toEqual([1, 3, 4])
   })
 

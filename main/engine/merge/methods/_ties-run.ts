@@ -12,7 +12,7 @@ import { paramError } from '../schema'
 import { kthAbs } from './_select'
 import { AbsBucketSelect } from '../../kernels/select'
 import { kernelThreads } from '../../kernels/native-kernels'
-import { numel } from '../../tensors/source'
+import { canPatch, numel } from '../../tensors/source'
 import { addScaled, addScaledInPlace, floatNames, inKeys, scanTensors, Scratch, writeHeld, writeTensors, type Slice, type TensorFilter } from './_stream'
 import {
   disjointMerge, disjointMergeInto, exactTopKInPlace, globalThresholds, keepFraction, mergekitDisjoint, tiesMergeSplit, trimAndMass, trimRank,
@@ -70,13 +70,17 @@ export async function runTies(
     ? makeCacheKey(THRESHOLDS_NS, job.cache.poolKey(), vectorsTag, keep, [...removeKeys].sort().join(','))
     : null
   const cached = cacheKey ? await job.cache!.getJson<{ thresholds: number[]; d: number }>(THRESHOLDS_NS, cacheKey) : null
+  // sinks that accept patches take each tensor at once and get its few late values at the end;
+  // otherwise tensors with late values are held (which needs the output to fit the hold budget)
+  const patch = canPatch(job.sinks)
   const { lo, hi, selectors, d, rank } = cached && cached.thresholds.length === N
     ? exactBounds(job, keep, notRemoved, cached.thresholds)
-    : await thresholdBounds(job, keep, vectors, notRemoved, plainTaskVectors)
-  // The merge pass finishes every coordinate whose trim is already certain and holds back the
-  // tensors that contain undecided coordinates (some |τ_t| inside task t's threshold bucket) or
-  // zero-mass ones (exact cancellation: their sign needs the global majority, known only at the
-  // end), keeping θ0 and τ at just those coordinates. Sinks accept any write order.
+    : await thresholdBounds(job, keep, vectors, notRemoved, plainTaskVectors, patch)
+  // The merge pass finishes every coordinate whose trim is already certain and sets aside the
+  // others — undecided ones (some |τ_t| inside task t's threshold bucket) and zero-mass ones
+  // (exact cancellation: their sign needs the global majority, known only at the end) — with θ0
+  // and τ at just those coordinates. Their tensors are written with provisional values and patched
+  // (or held back and written last: sinks accept any write order).
   let balance = 0
   const kept = new Float64Array(N)
   const held: Held[] = []
@@ -93,34 +97,37 @@ export async function runTies(
     // the input buffers are recycled after this callback: copy what the resolution needs
     const base = Float32Array.from(idx, (k) => s.base[k])
     const vals = src.map((x) => plainTaskVectors ? Float32Array.from(idx, (k, i) => x[k] - base[i]) : Float32Array.from(idx, (k) => x[k]))
-    held.push({ name: s.name, shape: s.shape, out, idx, base, vals })
-    return null
+    held.push({ name: s.name, shape: s.shape, out: patch ? null : out, idx, base, vals })
+    return patch ? out : null
   }, removed, { reuseInputs: true })
   // exact thresholds: from the held magnitudes inside each task's bucket (two-pass plan) or
   // already exact (lo = hi, three-pass plan)
   const q = selectors
     ? Float32Array.from(selectors, (sel, t) => sel.settle(inBucket(held.map((h) => h.vals[t]), lo[t], hi[t])))
     : lo
-  // finish the held coordinates with the exact thresholds; what is still zero-mass waits for the majority
+  // finish the set-aside coordinates with the exact thresholds; what is still zero-mass waits for the majority
   const late: Array<{ h: Held; i: number }> = []
   for (const h of held) {
-    const out = new Float32Array(h.idx.length)
-    const r = tiesMergeSplit(out, h.base, h.vals, q, q, lambda, p.merge_func as 'sum' | 'mean', kept)
+    h.final = new Float32Array(h.idx.length)
+    const r = tiesMergeSplit(h.final, h.base, h.vals, q, q, lambda, p.merge_func as 'sum' | 'mean', kept)
     balance += r.balance
-    const isZero = new Uint8Array(out.length)
-    for (let z = 0; z < r.zero.length; z++) { isZero[r.zero[z]] = 1; late.push({ h, i: r.zero[z] }) }
-    for (let i = 0; i < out.length; i++) if (!isZero[i]) h.out[h.idx[i]] = out[i]
+    for (let z = 0; z < r.zero.length; z++) late.push({ h, i: r.zero[z] })
   }
   const majority = Math.sign(balance)
   const l = Math.fround(lambda)
   for (const { h, i } of late) {
     const trimmed = h.vals.map((v, t) => { const x = v[i]; const keepIt = Math.abs(x) >= q[t]; kept[t] += keepIt ? 1 : 0; return Float32Array.of(keepIt ? x : 0) })
-    h.out[h.idx[i]] = h.base[i] + Math.fround(l * disjointMerge(trimmed, Float32Array.of(0), majority, p.merge_func)[0])
+    h.final![i] = h.base[i] + Math.fround(l * disjointMerge(trimmed, Float32Array.of(0), majority, p.merge_func)[0])
   }
-  for (const h of held) await writeHeld(job, h.name, h.shape, h.out)
+  for (const h of held) {
+    if (h.out) {
+      for (let i = 0; i < h.idx.length; i++) h.out[h.idx[i]] = h.final![i]
+      await writeHeld(job, h.name, h.shape, h.out)
+    } else for (const sink of job.sinks) await sink.patch!(h.name, h.idx, h.final!)
+  }
   if (cacheKey && !cached) await job.cache!.putJson(THRESHOLDS_NS, cacheKey, { thresholds: Array.from(q), d })
   job.diag.set('passes', cached ? 1 : selectors ? 2 : 3)
-  job.diag.set('heldTensors', held.length)
+  job.diag.set(patch ? 'patchedTensors' : 'heldTensors', held.length)
   job.diag.set('deferredCoordinates', deferredCount)
   job.diag.set('zeroMassCoordinates', late.length)
   job.diag.set('thresholds', Array.from(q))
@@ -146,7 +153,8 @@ function exactBounds(job: MergeJob<TiesParams>, keep: number, filter: (n: string
   return { lo: q, hi: q, selectors: null, d, rank: trimRank(d, keep) }
 }
 
-interface Held { name: string; shape: number[]; out: Float32Array; idx: Uint32Array; base: Float32Array; vals: Float32Array[] }
+/** A tensor's set-aside coordinates: θ0 and τ there, their final values, and the output when held back (null: patched). */
+interface Held { name: string; shape: number[]; out: Float32Array | null; idx: Uint32Array; base: Float32Array; vals: Float32Array[]; final?: Float32Array }
 
 /** Magnitudes of the values in [lo, hi) over several arrays. */
 function inBucket(arrays: Float32Array[], lo: number, hi: number): Float32Array {
@@ -156,10 +164,11 @@ function inBucket(arrays: Float32Array[], lo: number, hi: number): Float32Array 
 }
 
 /**
- * Bytes of merged output TIES may hold in memory to save a read pass (AMALGAM_MERGE_HOLD_BYTES,
- * default a quarter of RAM). The two-pass plan may have to hold every merged tensor until the end,
- * so a model whose f32 output is larger takes the three-pass plan, whose memory is bounded by the
- * tensors in flight.
+ * Bytes of merged output TIES may hold in memory to save a read pass when its sinks cannot be
+ * patched (AMALGAM_MERGE_HOLD_BYTES, default a quarter of RAM). The two-pass plan may then have to
+ * hold every merged tensor until the end, so a larger output takes the three-pass plan, whose
+ * memory is bounded by the tensors in flight. With patchable sinks (HF folders, memory) the
+ * two-pass plan holds only the set-aside coordinates, whatever the model size.
  */
 export function tiesHoldBudget(): number {
   const env = process.env.AMALGAM_MERGE_HOLD_BYTES
@@ -170,15 +179,16 @@ export function tiesHoldBudget(): number {
 /**
  * Per-task trim bounds for the merge pass. Two-pass plan: one selection pass finds each task's
  * threshold bucket [lo, hi) (AbsBucketSelect), settled exactly during the merge pass. Three-pass
- * plan (output over the hold budget): globalThresholds' two selection passes, lo = hi = q.
+ * plan (sinks without patch and output over the hold budget): globalThresholds' two selection
+ * passes, lo = hi = q.
  */
 async function thresholdBounds(
-  job: MergeJob<TiesParams>, keep: number, vectors: (s: Slice) => Float32Array[], filter: (n: string) => boolean, plain: boolean,
+  job: MergeJob<TiesParams>, keep: number, vectors: (s: Slice) => Float32Array[], filter: (n: string) => boolean, plain: boolean, patch: boolean,
 ): Promise<{ lo: Float32Array; hi: Float32Array; selectors: AbsBucketSelect[] | null; d: number; rank: number }> {
   const N = job.pool.models.length
   const d = floatNames(job, filter).reduce((a, n) => a + numel(job.pool.base.meta(n).shape), 0)
   const rank = trimRank(d, keep)
-  if (d === 0 || 4 * d > tiesHoldBudget()) {
+  if (d === 0 || (!patch && 4 * d > tiesHoldBudget())) {
     const { thresholds } = await globalThresholds(job, keep, vectors, filter)
     const q = Float32Array.from(thresholds)
     return { lo: q, hi: q, selectors: null, d, rank }

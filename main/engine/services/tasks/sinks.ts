@@ -1,9 +1,12 @@
 // Small TensorSink combinators used by the experiment and export tasks.
-import type { TensorMeta, TensorSink } from '../../tensors/source'
+import { canPatch, type TensorMeta, type TensorSink } from '../../tensors/source'
 
 /** Sends every tensor to several sinks (memory for evaluation + disk for the kept model). */
 export class TeeSink implements TensorSink {
-  constructor(private readonly sinks: TensorSink[]) {}
+  readonly patch?: (name: string, index: Uint32Array, values: Float32Array) => Promise<void>
+  constructor(private readonly sinks: TensorSink[]) {
+    if (canPatch(sinks)) this.patch = async (name, index, values) => { for (const s of sinks) await s.patch!(name, index, values) }
+  }
   async write(name: string, shape: number[], data: Float32Array): Promise<void> { for (const s of this.sinks) await s.write(name, shape, data) }
   async writeRaw(name: string, meta: TensorMeta, bytes: Uint8Array): Promise<void> { for (const s of this.sinks) await s.writeRaw(name, meta, bytes) }
 }
@@ -12,6 +15,7 @@ export class TeeSink implements TensorSink {
 export class DiscardSink implements TensorSink {
   async write(): Promise<void> { /* nothing kept */ }
   async writeRaw(): Promise<void> { /* nothing kept */ }
+  async patch(): Promise<void> { /* nothing kept */ }
 }
 
 /**
@@ -29,5 +33,6 @@ export function delayedSink(sink: TensorSink, ms: number): TensorSink {
   return {
     async write(name, shape, data) { await wait(); await sink.write(name, shape, data) },
     async writeRaw(name, meta, bytes) { await wait(); await sink.writeRaw(name, meta, bytes) },
+    ...(sink.patch ? { patch: (name: string, index: Uint32Array, values: Float32Array) => sink.patch!(name, index, values) } : {}),
   }
 }

@@ -1,0 +1,57 @@
+// TensorSink.patch on the HF folder writer: entries of tensors already written are overwritten in
+// place before commit (runs of consecutive indices and scattered ones, across shards, f32 and
+// bf16), the committed folder reads back patched, and bad patches are refused naming the tensor.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { HfFolderWriter } from '../../../main/engine/checkpoints/export'
+import { openModel } from '../../../main/engine/checkpoints/open'
+import { decodeToF32, encodeFromF32 } from '../../../main/engine/safetensors/dtype'
+import type { TensorMeta } from '../../../main/engine/tensors/source'
+
+let dir = ''
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'amalgam-patch-')) })
+afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+const plan: TensorMeta[] = [
+  { name: 'a.weight', shape: [4, 6], dtype: 'F32' },
+  { name: 'b.bias', shape: [5], dtype: 'F32' },
+]
+const data = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => i * 0.25 + k)
+
+describe('HfFolderWriter.patch', () => {
+  for (const dtype of ['f32', 'bf16'] as const) {
+    it(`${dtype}: patched entries read back, the rest untouched (two shards)`, async () => {
+      const out = join(dir, `m-${dtype}`)
+      const w = new HfFolderWriter({ outDir: out, plan, dtype, shardBytes: 64 })
+      const a = data(24, 1), b = data(5, -3)
+      await w.write('a.weight', [4, 6], a)
+      await w.write('b.bias', [5], b)
+      const idx = Uint32Array.of(23, 3, 4, 5, 0, 17), vals = Float32Array.of(-1, 10, 11, 12, 7.5, 99)
+      await w.patch('a.weight', idx, vals)
+      await w.patch('b.bias', Uint32Array.of(4), Float32Array.of(42))
+      await w.commit()
+      const m = await openModel(out)
+      const round = (x: Float32Array) => (dtype === 'bf16' ? decodeToF32(encodeFromF32(x, 'BF16'), 'BF16') : x)
+      const wantA = Float32Array.from(a); idx.forEach((k, i) => { wantA[k] = vals[i] })
+      const wantB = Float32Array.from(b); wantB[4] = 42
+      expect([...(await m.readF32('a.weight'))]).toEqual([...round(wantA)])
+      expect([...(await m.readF32('b.bias'))]).toEqual([...round(wantB)])
+      await m.close?.()
+    })
+  }
+
+  it('refuses a patch of an unwritten tensor, out of range, or non-finite, and leaves no folder', async () => {
+    const out = join(dir, 'bad')
+    const w = new HfFolderWriter({ outDir: out, plan })
+    await expect(w.patch('a.weight', Uint32Array.of(0), Float32Array.of(1))).rejects.toThrow(/"a.weight" is patched before it was written/)
+    const w2 = new HfFolderWriter({ outDir: out, plan })
+    await w2.write('a.weight', [4, 6], data(24, 0))
+    await expect(w2.patch('a.weight', Uint32Array.of(24), Float32Array.of(1))).rejects.toThrow(/"a.weight" reaches element 24 of 24/)
+    const w3 = new HfFolderWriter({ outDir: out, plan })
+    await w3.write('a.weight', [4, 6], data(24, 0))
+    await expect(w3.patch('a.weight', Uint32Array.of(2), Float32Array.of(NaN))).rejects.toThrow(/a\.weight/)
+    await expect(openModel(out)).rejects.toThrow()
+  })
+})
