@@ -48,3 +48,52 @@ describe('TIES thresholds in the merge cache', () => {
     expect(values(d1again.sink)).toEqual(values((await merge('dare_ties_merging', {}, undefined, 1)).sink))
   })
 })
+
+describe('SVD merges in the merge cache (α-free merged task vectors)', () => {
+  const svdPool = () => {
+    const sh: Record<string, number[]> = { 'l.0.w': [6, 10], 'l.0.b': [6], 'l.1.w': [10, 6] }
+    const m = (seed: number): T => Object.fromEntries(Object.entries(sh).map(([n, s], i) => [n, { shape: s, data: randn(s[0] * (s[1] ?? 1), seed * 10 + i, 1) }]))
+    return { base: new MixedSource(m(0), {}, 'base'), models: Array.from({ length: N }, (_, t) => new MixedSource(m(t + 1), {}, `m${t + 1}`)) }
+  }
+  const run = async (method: string, params: Record<string, unknown>, cache?: MergeCache) => {
+    const sink = new MemorySink()
+    const res = await runMerge({ method, params, seed: 0, pool: svdPool(), sink, cache })
+    return { t: [...sink.tensors].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, x]) => [n, [...x.data]]), d: res.diagnostics as Record<string, unknown> }
+  }
+  for (const [method, a, extra] of [['tsvm', 'alpha', {}], ['iso_c', 'scaling_factor', {}], ['iso_cts', 'scaling_factor', { common_space_fraction: 0.5 }]] as const) {
+    it(`${method}: an α sweep reuses the merged task vectors, bit-identical to uncached runs; other settings miss`, async () => {
+      const cache = memoryMergeCache(keys())
+      const first = await run(method, { ...extra, [a]: 1 }, cache)
+      const second = await run(method, { ...extra, [a]: 0.4 }, cache)
+      expect([first.d.svdFromCache, second.d.svdFromCache]).toEqual([0, 2])
+      expect(second.t).toEqual((await run(method, { ...extra, [a]: 0.4 })).t)
+      expect(first.t).toEqual((await run(method, { ...extra, [a]: 1 })).t)
+      expect(second.d.svd).toEqual(first.d.svd)
+      if (method === 'iso_cts') expect((await run(method, { common_space_fraction: 0.3, [a]: 1 }, cache)).d.svdFromCache).toBe(0)
+    })
+  }
+})
+
+describe('a damaged cached SVD merge', () => {
+  it('is recomputed from the models (read on the spot) and gives the uncached result', async () => {
+    const { mkdtemp, readdir, truncate, rm } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const { ContentCache } = await import('../../../main/engine/workspace/cache')
+    const { diskMergeCache } = await import('../../../main/engine/merge/cache')
+    const dir = await mkdtemp(join(tmpdir(), 'amalgam-svd-cache-'))
+    try {
+      const cache = diskMergeCache(new ContentCache(dir), keys())
+      const merge = async (alpha: number, c?: MergeCache) => {
+        const sink = new MemorySink()
+        await runMerge({ method: 'tsvm', params: { alpha }, seed: 0, pool: pool(), sink, cache: c })
+        return [...sink.tensors].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, x]) => [n, [...x.data]])
+      }
+      await merge(1, cache)
+      const parts = (await readdir(join(dir, 'svd-merged-v1'))).filter((f) => f.endsWith('.f32'))
+      expect(parts.length).toBe(2)
+      await truncate(join(dir, 'svd-merged-v1', parts[0]), 10)
+      expect(await merge(0.3, cache)).toEqual(await merge(0.3))
+    } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+})

@@ -2,6 +2,7 @@
 // concatenated bases, polar factors (methods.md P4), and the per-tensor plumbing they share.
 import { eigh, mat64, matmul, polar, svd, toF64, transpose, type Mat, type Mat64, type SvdResult } from '../../linalg/index'
 import { keyList } from '../schema'
+import { cacheKey } from '../cache'
 import type { MergeJob } from '../types'
 import { addScaled, inKeys, runningMean, taskVectors, writeTensors, type Slice } from './_stream'
 
@@ -51,18 +52,46 @@ export type SvdMerge = (taus: Float32Array[], shape: number[], name: string) => 
  * The common frame of TSV-M / Iso-C / Iso-CTS: every 2-D tensor not in `exclude_keys` goes
  * through `svdMerge`; every other tensor gets FusionBench's running mean of τ; then θ0 + α·merged.
  */
-export async function runSvdMethod(job: MergeJob, alpha: number, excludeParam: unknown, svdMerge: SvdMerge): Promise<void> {
+/** `scaleParam`: the parameter holding α (θ = θ0 + α·merged); everything else keys the cache. */
+export async function runSvdMethod(job: MergeJob, scaleParam: string, excludeParam: unknown, svdMerge: SvdMerge): Promise<void> {
+  const alpha = job.params[scaleParam] as number
   const excluded = inKeys(keyList(excludeParam))
-  const perTensor: Record<string, unknown> = {}
-  await writeTensors(job, 'merge', (s: Slice) => {
+  const perTensor: Record<string, Record<string, unknown>> = {}
+  // The SVD-merged task vectors do not depend on α: with a merge cache, an α sweep (or a re-run)
+  // reads them back instead of recomputing every decomposition, and reads only θ0 for them.
+  const cache = job.cache
+  const rest = Object.fromEntries(Object.entries(job.params).filter(([k]) => k !== scaleParam))
+  const key = cache ? cacheKey(SVD_MERGED_NS, job.method, cache.poolKey(), JSON.stringify(rest)) : ''
+  const index = cache ? await cache.getJson<{ names: string[]; diag: Record<string, Record<string, unknown>> }>(SVD_MERGED_NS, key) : null
+  const fromCache = new Set(index?.names ?? [])
+  const stored: string[] = []
+  let storeOk = cache !== undefined && index === null
+  await writeTensors(job, 'merge', async (s: Slice) => {
+    if (fromCache.has(s.name)) {
+      const merged = await cache!.getF32(SVD_MERGED_NS, key, svdPart(s.name))
+      if (merged && merged.length === s.base.length) { perTensor[s.name] = index!.diag[s.name] ?? {}; return addScaled(s.base, merged, alpha) }
+      // a damaged part is a miss: read the models this slice was prefetched without
+      s = { ...s, models: await Promise.all(job.pool.models.map((m) => m.readF32(s.name))) }
+    }
     const taus = taskVectors(s)
     if (s.shape.length !== 2 || excluded(s.name, s.shape)) return addScaled(s.base, runningMean(taus), alpha)
     const { merged, diag } = svdMerge(taus, s.shape, s.name)
     perTensor[s.name] = diag
+    if (storeOk) {
+      try { await cache!.putF32(SVD_MERGED_NS, key, merged, svdPart(s.name)); stored.push(s.name) } catch { storeOk = false }
+    }
     return addScaled(s.base, merged, alpha)
-  }, undefined, { reuseInputs: true }) // outputs are fresh arrays; nothing keeps the inputs
+  }, undefined, { reuseInputs: true, needsModels: (n) => !fromCache.has(n) }) // outputs are fresh arrays; nothing keeps the inputs
+  // the index goes in last: an interrupted run leaves parts that are never read
+  if (storeOk && stored.length) await cache!.putJson(SVD_MERGED_NS, key, { names: stored, diag: Object.fromEntries(stored.map((n) => [n, perTensor[n]])) })
   job.diag.set('svd', perTensor)
+  if (cache) job.diag.set('svdFromCache', fromCache.size)
 }
+
+/** Cache namespace of the α-free SVD merges (tsvm, iso_c, iso_cts): one float32 array per 2-D tensor. */
+const SVD_MERGED_NS = 'svd-merged-v1'
+/** cache part names are [a-z0-9-]: a tensor is named by a hash of its name */
+const svdPart = (tensor: string): string => cacheKey(tensor).slice(0, 32)
 
 // ---------------------------------------------------------------------------------------------
 // Fast exact paths through the Gram matrix of the smaller side (one dgemm + one dsyevd of

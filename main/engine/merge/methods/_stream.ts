@@ -84,6 +84,11 @@ export interface PassOptions {
    * writeTensors, its outputs are written). The callback must not keep references to them.
    */
   reuseInputs?: boolean
+  /**
+   * writeTensors: whether a merged tensor needs the models (default yes). A tensor whose result
+   * comes from elsewhere (a cache) is read from θ0 only and its slice has no models.
+   */
+  needsModels?: (name: string) => boolean
 }
 
 /** A read-only pass over the selected floating tensors (statistics, thresholds). */
@@ -137,7 +142,7 @@ export async function writeTensors(
   const want = (from: number, count = 1): void => {
     for (let j = from; j < names.length && count > 0; j++) {
       if (!merges(names[j])) continue
-      if (!prefetch.has(j)) { const p = readSlice(job, names[j], j, true, bufs); p.catch(() => undefined); prefetch.set(j, p) }
+      if (!prefetch.has(j)) { const p = readSlice(job, names[j], j, opts.needsModels?.(names[j]) ?? true, bufs); p.catch(() => undefined); prefetch.set(j, p) }
       count--
     }
   }

@@ -39,7 +39,7 @@ export default defineMethod<P>({
     ],
   },
   async merge(job) {
-    await runSvdMethod(job, job.params.scaling_factor, job.params.exclude_keys, (taus, shape) => isoCMerge(taus, shape))
+    await runSvdMethod(job, 'scaling_factor', job.params.exclude_keys, (taus, shape) => isoCMerge(taus, shape))
   },
 })
 

@@ -69,6 +69,6 @@ export default defineMethod<P>({
   },
   async merge(job) {
     const f = job.params.common_space_fraction
-    await runSvdMethod(job, job.params.scaling_factor, job.params.exclude_keys, (taus, shape) => isoCtsMerge(taus, shape, f))
+    await runSvdMethod(job, 'scaling_factor', job.params.exclude_keys, (taus, shape) => isoCtsMerge(taus, shape, f))
   },
 })

@@ -42,6 +42,6 @@ export default defineMethod<P>({
     ],
   },
   async merge(job) {
-    await runSvdMethod(job, job.params.alpha, job.params.exclude_keys, (taus, shape) => tsvMerge(taus, shape))
+    await runSvdMethod(job, 'alpha', job.params.exclude_keys, (taus, shape) => tsvMerge(taus, shape))
   },
 })
