@@ -448,40 +448,44 @@ Napi::Value AbsHistLow(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Hist20: the TIES selection histogram, 2^20 bins over the top bits of |v|
-// ((bits & 0x7fffffff) >> 11: exponent + 12 mantissa bits), so the bucket that holds the k-th
+// HistFine: the TIES selection histogram, 2^k bins over the top k bits of |v| (exponent + k − 8
+// mantissa bits), so the bucket that holds the k-th
 // magnitude is narrow enough that the exact value can be settled later from the few entries in
 // it. With `base`, v = chunk − base (float) is formed on the fly (τ = θ − θ0 without
 // materialising it). Counts NaN instead.
-void Hist20(const float* x, const float* base, size_t n, uint32_t* h, size_t& nan) {
+void HistFine(const float* x, const float* base, size_t n, uint32_t* h, unsigned shift, size_t& nan) {
   for (size_t i = 0; i < n; i++) {
     float v = base ? x[i] - base[i] : x[i];  // float − float rounds like JS's fround(x − b)
     uint32_t u;
     std::memcpy(&u, &v, 4);
     u &= 0x7fffffffu;
     if (u > 0x7f800000u) { nan++; continue; }
-    h[u >> 11]++;
+    h[u >> shift]++;
   }
 }
 
-// absHist20(chunks, hists, base, threads): chunk t into hists[t] (Uint32Array(1 << 20) each), the
+// absHistFine(chunks, hists, base, threads): chunk t into hists[t] (Uint32Array(2^k) each), the
 // tasks spread over `threads` std::threads (histograms are per task, so no sharing). Returns the
 // NaN count per task (Float64Array).
-Napi::Value AbsHist20(const Napi::CallbackInfo& info) {
+Napi::Value AbsHistFine(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsArray() || !info[1].IsArray()) throw Napi::TypeError::New(env, "amalgam_linalg: absHist20(chunks[], hists[], base?, threads)");
+  if (!info[0].IsArray() || !info[1].IsArray()) throw Napi::TypeError::New(env, "amalgam_linalg: absHistFine(chunks[], hists[], base?, threads)");
   auto ca = info[0].As<Napi::Array>(), ha = info[1].As<Napi::Array>();
-  if (ca.Length() != ha.Length()) throw Napi::RangeError::New(env, "amalgam_linalg: absHist20 needs one histogram per chunk");
+  if (ca.Length() != ha.Length()) throw Napi::RangeError::New(env, "amalgam_linalg: absHistFine needs one histogram per chunk");
   const size_t N = ca.Length();
   std::vector<const float*> xs(N);
   std::vector<uint32_t*> hs(N);
-  size_t n = 0;
+  size_t n = 0, hbins = 0;
   for (uint32_t t = 0; t < N; t++) {
     Napi::Value c = ca.Get(t), h = ha.Get(t);
     if (!c.IsTypedArray() || c.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: chunks must be Float32Arrays");
-    if (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || h.As<Napi::Uint32Array>().ElementLength() != (1u << 20)) throw Napi::TypeError::New(env, "amalgam_linalg: hists must be Uint32Array(1 << 20)");
+    if (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "amalgam_linalg: hists must be Uint32Arrays");
+    const size_t bins = h.As<Napi::Uint32Array>().ElementLength();
+    if (bins < (1u << 16) || bins > (1u << 24) || (bins & (bins - 1)) != 0) throw Napi::RangeError::New(env, "amalgam_linalg: a histogram must have 2^16 … 2^24 bins");
+    if (t > 0 && bins != hbins) throw Napi::RangeError::New(env, "amalgam_linalg: the histograms differ in size");
+    hbins = bins;
     const size_t len = c.As<Napi::Float32Array>().ElementLength();
-    if (t > 0 && len != n) throw Napi::RangeError::New(env, "amalgam_linalg: absHist20 chunks differ in length");
+    if (t > 0 && len != n) throw Napi::RangeError::New(env, "amalgam_linalg: absHistFine chunks differ in length");
     n = len;
     xs[t] = c.As<Napi::Float32Array>().Data();
     hs[t] = h.As<Napi::Uint32Array>().Data();
@@ -489,8 +493,10 @@ Napi::Value AbsHist20(const Napi::CallbackInfo& info) {
   const float* base = !info[2].IsUndefined() && !info[2].IsNull() ? Array<float, napi_float32_array>(info, 2, "base", n) : nullptr;
   const size_t threads = std::max<size_t>(1, std::min(N, Dim(info, 3, "threads")));
   std::vector<size_t> nan(N, 0);
-  auto work = [&](size_t first) { for (size_t t = first; t < N; t += threads) Hist20(xs[t], base, n, hs[t], nan[t]); };
-  if (threads == 1 || n < 65536) { for (size_t t = 0; t < N; t++) Hist20(xs[t], base, n, hs[t], nan[t]); }
+  unsigned shift = 31;  // |v| has 31 significant bits: 2^k bins take the top k
+  for (size_t b = hbins; b > 1; b >>= 1) shift--;
+  auto work = [&](size_t first) { for (size_t t = first; t < N; t += threads) HistFine(xs[t], base, n, hs[t], shift, nan[t]); };
+  if (threads == 1 || n < 65536) { for (size_t t = 0; t < N; t++) HistFine(xs[t], base, n, hs[t], shift, nan[t]); }
   else {
     std::vector<std::thread> pool;
     for (size_t p = 1; p < threads; p++) pool.emplace_back(work, p);
@@ -896,6 +902,29 @@ Napi::Value SgemmInto(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// firstNonFinite(f32): index of the first ±Inf/NaN, or −1. The export path checks every tensor
+// it writes; blocks are tested with a branch-free OR (vectorised) and only a hit is scanned.
+AMALGAM_CLONES uint32_t BlockNonFinite(const uint32_t* u, size_t len) {
+  uint32_t any = 0;
+  for (size_t i = 0; i < len; i++) any |= uint32_t((u[i] & 0x7f800000u) == 0x7f800000u);
+  return any;
+}
+
+Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: firstNonFinite needs a Float32Array");
+  auto a = info[0].As<Napi::Float32Array>();
+  const uint32_t* u = reinterpret_cast<const uint32_t*>(a.Data());
+  const size_t n = a.ElementLength();
+  constexpr size_t B = 4096;
+  for (size_t b0 = 0; b0 < n; b0 += B) {
+    const size_t len = std::min(B, n - b0);
+    if (!BlockNonFinite(u + b0, len)) continue;
+    for (size_t i = 0; i < len; i++) if ((u[b0 + i] & 0x7f800000u) == 0x7f800000u) return Napi::Number::New(env, double(b0 + i));
+  }
+  return Napi::Number::New(env, -1);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, RunSync<GemmJob<float>>));
   exports.Set("dgemm", Napi::Function::New(env, RunSync<GemmJob<double>>));
@@ -913,12 +942,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("streamWeightedSum", Napi::Function::New(env, StreamWeightedSum));
   exports.Set("absHistHigh", Napi::Function::New(env, AbsHistHigh));
   exports.Set("absHistLow", Napi::Function::New(env, AbsHistLow));
-  exports.Set("absHist20", Napi::Function::New(env, AbsHist20));
+  exports.Set("absHistFine", Napi::Function::New(env, AbsHistFine));
   exports.Set("tiesMerge", Napi::Function::New(env, TiesMerge));
   exports.Set("dogeGradient", Napi::Function::New(env, DogeGradient));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));
   exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
   exports.Set("sgemmInto", Napi::Function::New(env, SgemmInto));
+  exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("blasConfig", Napi::Function::New(env, BlasConfig));

@@ -183,14 +183,18 @@ export function totalLength(chunks: F32Chunks): number {
   return n
 }
 
-const FINE_SHIFT = 11
-const FINE_BINS = 1 << 20
+/** histogram resolution of AbsBucketSelect: the top FINE_BITS bits of |v| (8 exponent bits + the rest mantissa) */
+const FINE_BITS = 21
+const FINE_SHIFT = 31 - FINE_BITS
+const FINE_BINS = 1 << FINE_BITS
 const INF_BUCKET = INF_BITS >>> FINE_SHIFT
 
 /**
- * The first half of an exact j-th smallest |v| that needs only ONE pass of its own: a 2^20-bin
- * histogram of the top bits of |v| (exponent + 12 mantissa bits) finds the bucket [lo, hi) that
- * holds the answer, 2^-12 of a binade wide. A caller that reads the same stream again anyway
+ * The first half of an exact j-th smallest |v| that needs only ONE pass of its own: a 2^21-bin
+ * histogram of the top bits of |v| (exponent + 13 mantissa bits) finds the bucket [lo, hi) that
+ * holds the answer, 2^-13 of a binade wide (bench:merge, TIES on ViT-B/32 × 8: 2^20 bins leave
+ * ≈ 74k coordinates to settle and patch, 2^22 bins make the histogram pass cache-bound; 2^21
+ * was fastest overall). A caller that reads the same stream again anyway
  * (TIES's merge pass) decides every value outside the bucket at once and hands the few inside it
  * to settle(), which finishes the selection exactly:
  *   const s = new AbsBucketSelect(j); for (chunk) s.pass1(chunk); const { lo, hi } = s.bounds()
@@ -226,7 +230,7 @@ export class AbsBucketSelect {
     })
     const addon = kernelAddon()
     if (addon) {
-      const nan = addon.absHist20(chunks, hists, base ?? null, threads)
+      const nan = addon.absHistFine(chunks, hists, base ?? null, threads)
       sels.forEach((s, i) => { s.count += chunks[i].length - nan[i] })
       return
     }

@@ -26,7 +26,8 @@ export interface Addon {
   streamWeightedSum(out: Float32Array, arrays: readonly Float32Array[], weights: Float64Array, accumulate: boolean, threads: number): void
   absHistHigh(chunk: Float32Array, hist: Uint32Array): number
   absHistLow(chunk: Float32Array, hist: Uint32Array, high: number): void
-  absHist20(chunks: Float32Array[], hists: Uint32Array[], base: Float32Array | null, threads: number): Float64Array
+  firstNonFinite(data: Float32Array): number
+  absHistFine(chunks: Float32Array[], hists: Uint32Array[], base: Float32Array | null, threads: number): Float64Array
   tiesMerge(
     out: Float32Array, base: Float32Array, vs: Float32Array[], fromModels: boolean, lo: Float32Array, hi: Float32Array,
     lambda: number, mean: boolean, kept: Float64Array, threads: number,

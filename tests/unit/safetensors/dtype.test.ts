@@ -165,6 +165,21 @@ describe('bulk decode/encode', () => {
     expect(firstNonFinite(new Float32Array([1, 2, 3]))).toBe(-1)
     expect(firstNonFinite(new Float32Array([1, NaN, Infinity]))).toBe(1)
     expect(firstNonFinite(new Float32Array([1, 2, -Infinity]))).toBe(2)
+  })
+  it('firstNonFinite: the addon scan and the JS loop agree across block boundaries', async () => {
+    const { useKernelImplementation, availableKernelImplementations } = await import('../../../main/engine/kernels/native-kernels')
+    const n = 3 * 4096 + 17
+    for (const at of [-1, 0, 4095, 4096, 8191, n - 1]) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const a = Float32Array.from({ length: n }, (_, i) => (i % 7) - 3.5)
+        if (at >= 0) { a[at] = bad; if (at + 5 < n) a[at + 5] = NaN }
+        for (const impl of availableKernelImplementations()) {
+          useKernelImplementation(impl)
+          expect(firstNonFinite(a), `${impl} at ${at}`).toBe(at)
+        }
+        useKernelImplementation('auto')
+      }
+    }
     expect(f16Overflow(new Float32Array([65504, -65519]))).toBe(-1)
     expect(f16Overflow(new Float32Array([1, -65520]))).toBe(1)
   })
