@@ -105,6 +105,8 @@ export function pythonJson(value: unknown): string {
 
 /** A TensorSink that writes a Hugging Face folder atomically. */
 export class HfFolderWriter implements TensorSink {
+  /** write() has encoded and written the data when it resolves */
+  readonly copiesOnWrite = true
   readonly outDir: string
   readonly dtype: FloatOutDType
   private readonly opts: HfExportOptions

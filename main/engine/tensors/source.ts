@@ -64,10 +64,18 @@ export interface TensorSink {
    * the whole output in memory.
    */
   patch?(name: string, index: Uint32Array, values: Float32Array): Promise<void>
+  /**
+   * true when write() has copied or encoded the data by the time it resolves (files, discards),
+   * so the caller may reuse the array for the next tensor; memory sinks keep it and leave this unset.
+   */
+  readonly copiesOnWrite?: boolean
 }
 
 /** Whether every sink accepts patches (a method may then stream provisional tensors). */
 export const canPatch = (sinks: readonly TensorSink[]): boolean => sinks.every((s) => typeof s.patch === 'function')
+
+/** Whether every sink is done with a written array once write() resolves (see copiesOnWrite). */
+export const copyOnWrite = (sinks: readonly TensorSink[]): boolean => sinks.every((s) => s.copiesOnWrite === true)
 
 export class MemorySink implements TensorSink {
   readonly tensors = new Map<string, MemTensor>()

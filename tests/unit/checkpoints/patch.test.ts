@@ -55,3 +55,26 @@ describe('HfFolderWriter.patch', () => {
     await expect(openModel(out)).rejects.toThrow()
   })
 })
+
+describe('merging into an HF folder (patched, recycled output arrays) equals merging into memory', () => {
+  for (const method of ['ties_merging', 'task_arithmetic', 'dare_ties_merging']) {
+    it(method, async () => {
+      const { runMerge } = await import('../../../main/engine/merge/run')
+      const { MemorySink, MemorySource } = await import('../../../main/engine/tensors/source')
+      const shapes: Record<string, number[]> = { 'l.0.w': [8, 12], 'l.0.b': [8], 'l.1.w': [12, 8], 'l.2.w': [5, 7] }
+      let seed = 1
+      const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32 - 0.5 }
+      const model = () => new MemorySource(new Map(Object.entries(shapes).map(([n, s]) => [n, { shape: s, data: Float32Array.from({ length: s[0] * (s[1] ?? 1) }, rnd) }])))
+      const pool = { base: model(), models: [model(), model(), model()] }
+      const mem = new MemorySink()
+      await runMerge({ method, pool, sink: mem, seed: 3 })
+      const out = join(dir, `merged-${method}`)
+      const w = new HfFolderWriter({ outDir: out, plan: Object.entries(shapes).map(([name, shape]) => ({ name, shape, dtype: 'F32' as const })) })
+      await runMerge({ method, pool, sink: w, seed: 3 })
+      await w.commit()
+      const m = await openModel(out)
+      for (const n of Object.keys(shapes)) expect([...(await m.readF32(n))], n).toEqual([...mem.tensors.get(n)!.data])
+      await m.close?.()
+    })
+  }
+})

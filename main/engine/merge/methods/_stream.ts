@@ -1,7 +1,7 @@
 // Tensor-by-tensor passes over a pool. Only θ0 and the N slices of the tensor in flight are held,
 // so memory stays bounded by the largest tensor × (N + a few), whatever the model size.
 import { AmalgamError } from '#common/errors'
-import { isFloat, numel, type TensorSource } from '../../tensors/source'
+import { copyOnWrite, isFloat, numel, type TensorSource } from '../../tensors/source'
 import { throwIfCancelled, tick } from '../../util/task'
 import type { MergeJob } from '../types'
 import { weightedSumInto } from '../../kernels/elementwise'
@@ -14,6 +14,11 @@ export interface Slice {
   base: Float32Array
   /** θ_1..θ_N of this tensor (read-only: sources may hand out their own storage) */
   models: Float32Array[]
+  /**
+   * An array of the tensor's length for the method's output (writeTensors only): recycled across
+   * tensors when every sink copies on write, else fresh. Only for the array the callback returns.
+   */
+  output?: () => Float32Array
 }
 
 export type TensorFilter = (name: string, shape: number[]) => boolean
@@ -134,6 +139,11 @@ export async function writeTensors(
   const names = base.names()
   const merges = (n: string): boolean => { const m = base.meta(n); return isFloat(m.dtype) && !keepBase?.(n, m.shape) }
   const bufs = opts.reuseInputs ? new InputBuffers(job.pool.models.length + 1, maxFloatNumel(job, names.filter(merges))) : undefined
+  // output arrays recycled when the sinks are done with them on write (fewer multi-megabyte
+  // allocations, whose external memory otherwise drives V8 into frequent mark-compacts)
+  const recycle = copyOnWrite(job.sinks)
+  const outCapacity = recycle ? maxFloatNumel(job, names.filter(merges)) : 0
+  const outFree: Float32Array[] = []
   // prefetch the next tensor that will be merged while the current one is computed
   const prefetch = new Map<number, Promise<HeldSlice>>()
   // how many merged tensors are read ahead of the one being computed: with recycled buffers the
@@ -167,6 +177,13 @@ export async function writeTensors(
     const slice = await prefetch.get(i)!
     prefetch.delete(i)
     want(i + 1, ahead)
+    let lent: Float32Array | null = null
+    slice.output = () => {
+      const n = numel(meta.shape)
+      if (!recycle) return new Float32Array(n)
+      lent = (outFree.pop() ?? new Float32Array(outCapacity)).subarray(0, n)
+      return lent
+    }
     const out = await fn(slice)
     job.stats.merged++
     if (out === null) { slice.release(); continue } // held back by the method, which writes it itself (writeHeld)
@@ -177,6 +194,7 @@ export async function writeTensors(
       if (outs[k].length !== n) throw new AmalgamError('INTERNAL', `${job.method}: output for ${name} has ${outs[k].length} values, expected ${n}`)
       await job.sinks[k].write(name, meta.shape, outs[k])
     }
+    if (lent) outFree.push(new Float32Array((lent as Float32Array).buffer))
     slice.release()
     await tick()
   }

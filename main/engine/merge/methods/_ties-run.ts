@@ -86,7 +86,8 @@ export async function runTies(
   const held: Held[] = []
   let deferredCount = 0
   await writeTensors(job, 'merge', (s) => {
-    const out = new Float32Array(s.base.length)
+    // a held tensor keeps its own array; a streamed (patched) one may use a recycled one
+    const out = patch ? s.output!() : new Float32Array(s.base.length)
     const src = plainTaskVectors ? s.models : vectors(s)
     const r = tiesMergeSplit(out, s.base, src, lo, hi, lambda, p.merge_func as 'sum' | 'mean', kept, plainTaskVectors, TIES_THREADS)
     balance += r.balance

@@ -20,6 +20,6 @@ export default defineMethod<P>({
     // fused kernel: Σ_i θ_i − N·θ0 accumulated in float64 and rounded once (FusionBench sums
     // float32 task vectors; the two agree to float32 rounding)
     // (the input arrays are recycled across tensors: only the output is allocated per tensor)
-    await writeTensors(job, 'merge', (s) => taskArithmeticInto(new Float32Array(s.base.length), s.base, s.models, job.params.scaling_factor), undefined, { reuseInputs: true })
+    await writeTensors(job, 'merge', (s) => taskArithmeticInto(s.output!(), s.base, s.models, job.params.scaling_factor), undefined, { reuseInputs: true })
   },
 })
