@@ -495,6 +495,8 @@ Napi::Value AbsHistFine(const Napi::CallbackInfo& info) {
   std::vector<size_t> nan(N, 0);
   unsigned shift = 31;  // |v| has 31 significant bits: 2^k bins take the top k
   for (size_t b = hbins; b > 1; b >>= 1) shift--;
+  // one task at a time over the whole chunk: its histogram's hot region stays in L2 (interleaving
+  // the tasks of a thread per block, to reuse the base block, measured 30 % slower)
   auto work = [&](size_t first) { for (size_t t = first; t < N; t += threads) HistFine(xs[t], base, n, hs[t], shift, nan[t]); };
   if (threads == 1 || n < 65536) { for (size_t t = 0; t < N; t++) HistFine(xs[t], base, n, hs[t], shift, nan[t]); }
   else {

@@ -156,47 +156,60 @@ export async function writeTensors(
       count--
     }
   }
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]
-    throwIfCancelled(job.ctx, `${job.method} (${stage})`)
-    job.ctx.progress?.(stage, i / names.length, name)
-    const meta = base.meta(name)
-    if (!isFloat(meta.dtype)) {
-      const raw = await base.readRaw(name)
-      for (const s of job.sinks) await s.writeRaw(name, meta, raw)
-      job.stats.copied++
-      continue
-    }
-    if (keepBase?.(name, meta.shape)) {
-      const b = await base.readF32(name)
-      for (const s of job.sinks) await s.write(name, meta.shape, b)
-      job.stats.copied++
-      continue
-    }
-    want(i)
-    const slice = await prefetch.get(i)!
-    prefetch.delete(i)
-    want(i + 1, ahead)
-    let lent: Float32Array | null = null
-    slice.output = () => {
+  // The write of tensor i runs while tensor i + 1 is computed (one write in flight): its output
+  // array and input slice go back to their pools when it resolves.
+  let pending: Promise<void> | null = null
+  const settle = async (): Promise<void> => { const p = pending; pending = null; if (p) await p }
+  try {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]
+      throwIfCancelled(job.ctx, `${job.method} (${stage})`)
+      job.ctx.progress?.(stage, i / names.length, name)
+      const meta = base.meta(name)
+      if (!isFloat(meta.dtype)) {
+        const raw = await base.readRaw(name)
+        for (const s of job.sinks) await s.writeRaw(name, meta, raw)
+        job.stats.copied++
+        continue
+      }
+      if (keepBase?.(name, meta.shape)) {
+        const b = await base.readF32(name)
+        for (const s of job.sinks) await s.write(name, meta.shape, b)
+        job.stats.copied++
+        continue
+      }
+      want(i)
+      const slice = await prefetch.get(i)!
+      prefetch.delete(i)
+      want(i + 1, ahead)
+      let lent: Float32Array | null = null
+      slice.output = () => {
+        const n = numel(meta.shape)
+        if (!recycle) return new Float32Array(n)
+        lent = (outFree.pop() ?? new Float32Array(outCapacity)).subarray(0, n)
+        return lent
+      }
+      const out = await fn(slice)
+      job.stats.merged++
+      if (out === null) { slice.release(); continue } // held back by the method, which writes it itself (writeHeld)
+      const outs = Array.isArray(out) ? out : [out]
+      if (outs.length !== job.sinks.length) throw new AmalgamError('INTERNAL', `${job.method}: produced ${outs.length} outputs for ${name} but ${job.sinks.length} sinks were given`)
       const n = numel(meta.shape)
-      if (!recycle) return new Float32Array(n)
-      lent = (outFree.pop() ?? new Float32Array(outCapacity)).subarray(0, n)
-      return lent
+      for (const o of outs) if (o.length !== n) throw new AmalgamError('INTERNAL', `${job.method}: output for ${name} has ${o.length} values, expected ${n}`)
+      await settle()
+      const done = lent as Float32Array | null
+      pending = (async () => {
+        for (let k = 0; k < outs.length; k++) await job.sinks[k].write(name, meta.shape, outs[k])
+        if (done) outFree.push(new Float32Array(done.buffer))
+        slice.release()
+      })()
+      pending.catch(() => undefined) // surfaced by settle()
+      await tick()
     }
-    const out = await fn(slice)
-    job.stats.merged++
-    if (out === null) { slice.release(); continue } // held back by the method, which writes it itself (writeHeld)
-    const outs = Array.isArray(out) ? out : [out]
-    if (outs.length !== job.sinks.length) throw new AmalgamError('INTERNAL', `${job.method}: produced ${outs.length} outputs for ${name} but ${job.sinks.length} sinks were given`)
-    const n = numel(meta.shape)
-    for (let k = 0; k < outs.length; k++) {
-      if (outs[k].length !== n) throw new AmalgamError('INTERNAL', `${job.method}: output for ${name} has ${outs[k].length} values, expected ${n}`)
-      await job.sinks[k].write(name, meta.shape, outs[k])
-    }
-    if (lent) outFree.push(new Float32Array((lent as Float32Array).buffer))
-    slice.release()
-    await tick()
+    await settle()
+  } finally {
+    // never leave a write running behind an error or a cancellation
+    await pending?.catch(() => undefined)
   }
   job.ctx.progress?.(stage, 1)
 }
