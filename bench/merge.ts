@@ -6,7 +6,7 @@
 // own. The pool is generated once under bench/.cache/ (≈ 3.2 GB; gitignored).
 //   tsx bench/merge.ts                 generate if needed, run everything, print the table
 //   tsx bench/merge.ts --layers 2      a smaller model (2 encoder blocks) for a quick check
-//   tsx bench/merge.ts --only ties_merging
+//   tsx bench/merge.ts --only ties_merging        (also its second, cached run; --only ties_merging:cached for that alone)
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -16,6 +16,8 @@ import { openModel, type ModelSource } from '../main/engine/checkpoints/open'
 import { HfFolderWriter } from '../main/engine/checkpoints/export'
 import { runMerge } from '../main/engine/merge/run'
 import type { TensorMeta, TensorSource } from '../main/engine/tensors/source'
+import { cacheKey, diskMergeCache } from '../main/engine/merge/cache'
+import { ContentCache } from '../main/engine/workspace/cache'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const argv = process.argv.slice(2)
@@ -99,7 +101,7 @@ interface Measure { name: string; seconds: number; maxRssBytes: number; note?: s
 async function child(what: string): Promise<void> {
   const dirs = ['base', ...Array.from({ length: N_MODELS }, (_, i) => `model${i + 1}`)]
   const models = await Promise.all(dirs.map((d) => openModel(join(CACHE, d))))
-  const t0 = performance.now()
+  let t0 = performance.now()
   let note: string | undefined
   if (what === 'floor') {
     for (const name of models[0].names()) {
@@ -108,13 +110,27 @@ async function child(what: string): Promise<void> {
   } else {
     const [method, scope] = what.split(':')
     const filter = scope === 'layer0' ? (n: string) => n.includes('encoder.layers.0.') : () => true
-    const pool = scope ? { base: new Subset(models[0], filter), models: models.slice(1).map((m) => new Subset(m, filter)) } : { base: models[0], models: models.slice(1) }
+    const pool = scope === 'layer0' ? { base: new Subset(models[0], filter), models: models.slice(1).map((m) => new Subset(m, filter)) } : { base: models[0], models: models.slice(1) }
     const out = join(CACHE, `out-${method}`)
     const plan = pool.base.names().map((n) => pool.base.meta(n))
-    const sink = new HfFolderWriter({ outDir: out, baseDir: join(CACHE, 'base'), plan, overwrite: true })
     const params: Record<string, unknown> = {}
     if (scope === 'layer0' && arg('--steps')) params.steps = arg('--steps')
-    const res = await runMerge({ method, pool, sink, params })
+    // 'cached': a second run on the same pool with a merge cache (the sweep case: the first run,
+    // untimed, fills a fresh on-disk cache; the timed run changes only the scale parameter)
+    let cache
+    if (scope === 'cached') {
+      rmSync(join(CACHE, 'merge-cache'), { recursive: true, force: true })
+      const keys = { base: cacheKey('bench-base', LAYERS), models: Array.from({ length: N_MODELS }, (_, i) => cacheKey('bench-model', LAYERS, i)) }
+      cache = diskMergeCache(new ContentCache(join(CACHE, 'merge-cache')), keys)
+      const warm = new HfFolderWriter({ outDir: out, baseDir: join(CACHE, 'base'), plan, overwrite: true })
+      await runMerge({ method, pool, sink: warm, params, cache })
+      await warm.commit()
+      params[method === 'tsvm' ? 'alpha' : 'scaling_factor'] = 0.5
+      t0 = performance.now()
+    }
+    const sink = new HfFolderWriter({ outDir: out, baseDir: join(CACHE, 'base'), plan, overwrite: true })
+    const res = await runMerge({ method, pool, sink, params, cache })
+    if (cache) note = `cache: ${JSON.stringify((res.diagnostics.cache as { hits: number }).hits)} hit(s), passes ${res.diagnostics.passes ?? '—'}, SVD merges from cache ${res.diagnostics.svdFromCache ?? '—'}`
     await sink.commit()
     const per = (res.diagnostics.perTensor ?? {}) as Record<string, { subspaceSeconds?: number; optimiseSeconds?: number }>
     const timed = Object.entries(per).filter(([, v]) => v.optimiseSeconds !== undefined)
@@ -156,6 +172,11 @@ async function main(): Promise<void> {
     if (only && only !== m) continue
     const r = measure(m)
     rows.push({ ...r, ratio: `${(r.seconds / floor.seconds).toFixed(2)}×`, goal })
+  }
+  for (const [m, goal] of [['ties_merging:cached', '—'], ['tsvm:cached', '—']] as const) {
+    if (only && only !== m.split(':')[0] && only !== m) continue
+    const r = measure(m)
+    rows.push({ ...r, name: `${m.split(':')[0]}, second run on the pool with a merge cache (λ/α sweep)`, ratio: `${(r.seconds / floor.seconds).toFixed(2)}×`, goal })
   }
   if (!only || only === 'doge_ta') {
     // DogeTA: 400 projected Adam steps per filtered weight; measured on encoder block 0 (its 6

@@ -100,7 +100,7 @@ export async function runTies(
     const vals = src.map((x) => plainTaskVectors ? Float32Array.from(idx, (k, i) => x[k] - base[i]) : Float32Array.from(idx, (k) => x[k]))
     held.push({ name: s.name, shape: s.shape, out: patch ? null : out, idx, base, vals })
     return patch ? out : null
-  }, removed, { reuseInputs: true })
+  }, removed, { reuseInputs: true, overlapWrites: true })
   // exact thresholds: from the held magnitudes inside each task's bucket (two-pass plan) or
   // already exact (lo = hi, three-pass plan)
   const q = selectors
