@@ -563,11 +563,20 @@ AMALGAM_CLONES void TiesBlock(float* out, const float* base, const std::vector<c
   for (size_t j = 0; j < len; j++) S.neg[j] = S.mass[j] < 0.0f ? 0x80000000u : 0u;
   for (size_t t = 0; t < N; t++) {
     const uint32_t* y = reinterpret_cast<const uint32_t*>(Y + t * kTiesBlock);
-    for (size_t j = 0; j < len; j++) {
-      const uint32_t u = y[j];
-      const uint32_t agree = (((u ^ S.neg[j]) >> 31) ^ 1u) & uint32_t((u & 0x7fffffffu) != 0);
-      S.acc[j] = S.acc[j] + AsFloat(u & (0u - agree));
-      S.cnt[j] += agree;
+    if (mean) {
+      for (size_t j = 0; j < len; j++) {
+        const uint32_t u = y[j];
+        const uint32_t agree = (((u ^ S.neg[j]) >> 31) ^ 1u) & uint32_t((u & 0x7fffffffu) != 0);
+        S.acc[j] = S.acc[j] + AsFloat(u & (0u - agree));
+        S.cnt[j] += agree;
+      }
+    } else {
+      // sum: a disagreeing or zero entry adds +0 (a zero adds itself, ±0, which leaves acc as is:
+      // acc is never −0), so only the sign test masks
+      for (size_t j = 0; j < len; j++) {
+        const uint32_t u = y[j];
+        S.acc[j] = S.acc[j] + AsFloat(u & (((u ^ S.neg[j]) >> 31) - 1u));
+      }
     }
   }
   if (mean) for (size_t j = 0; j < len; j++) S.acc[j] = S.cnt[j] > 1 ? S.acc[j] / float(S.cnt[j]) : S.acc[j];
