@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { harness, noCtx, type Harness } from './fixtures/setup'
+import { disposeHarness, harness, noCtx, runAndWait, type Harness } from './fixtures/setup'
 import { makeTempDir } from '../../fixtures/make-tiny-checkpoints'
 import { openModel } from '../../../main/engine/checkpoints/open'
 import { openSafetensors } from '../../../main/engine/safetensors/reader'
@@ -24,17 +24,10 @@ afterEach(async () => {
   delete process.env.AMALGAM_TEST_TENSOR_DELAY_MS
   for (const c of extra.splice(0)) await c()
   if (!h) return
-  await h.svc.close()
-  await h.pool.cleanup()
-  await rm(h.dir, { recursive: true, force: true })
-  await rm(h.appData, { recursive: true, force: true })
+  await disposeHarness(h)
   h = null
 })
 
-async function runAndWait(hh: Harness, req: Parameters<Harness['svc']['runs.start']>[0]) {
-  const r = await hh.svc['runs.start'](req, noCtx)
-  return { ...r, ...(await hh.svc.waitJob(r.jobId)) }
-}
 
 async function tempOut(): Promise<string> {
   const d = await makeTempDir('amalgam-pt-export-')

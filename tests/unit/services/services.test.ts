@@ -4,24 +4,16 @@ import { join } from 'node:path'
 import { rm } from 'node:fs/promises'
 import { openSafetensors } from '../../../main/engine/safetensors/reader'
 import { parseRecipe } from '../../../main/engine/recipe'
-import { harness, noCtx, type Harness } from './fixtures/setup'
+import { disposeHarness, harness, noCtx, runAndWait, type Harness } from './fixtures/setup'
 import { makeTempDir } from '../../fixtures/make-tiny-checkpoints'
 
 let h: Harness | null = null
 afterEach(async () => {
   if (!h) return
-  await h.svc.close()
-  await h.pool.cleanup()
-  await rm(h.dir, { recursive: true, force: true })
-  await rm(h.appData, { recursive: true, force: true })
+  await disposeHarness(h)
   h = null
 })
 
-async function runAndWait(hh: Harness, req: Parameters<Harness['svc']['runs.start']>[0]) {
-  const r = await hh.svc['runs.start'](req, noCtx)
-  const o = await hh.svc.waitJob(r.jobId)
-  return { ...r, ...o }
-}
 
 describe('workspace services', () => {
   it('opens a workspace, lists it as recent, reports info', async () => {
