@@ -1,21 +1,10 @@
 // The folder set a per-task run keeps: runs/<id>/model/<task>/ for each task of the pool, each a
 // Hugging Face folder whose card and safetensors metadata name its task.
-import type { FloatOutDType } from '#common/types'
 import { HfFolderSet, taskFolders } from '../../checkpoints/folder-set'
 import type { TensorMeta, TensorSource } from '../../tensors/source'
+import type { ExperimentTaskInput } from './experiment'
 
-export interface KeptTaskFoldersInput {
-  modelDir: string
-  method: string
-  params: Record<string, unknown>
-  seed: number
-  base: string
-  models: string[]
-  /** task names in model order */
-  names: string[]
-  dtype: FloatOutDType
-  recipeYaml: string
-}
+export type KeptTaskFoldersInput = Pick<ExperimentTaskInput, 'method' | 'params' | 'seed' | 'base' | 'models' | 'names' | 'dtype' | 'recipeYaml'> & { modelDir: string }
 
 export async function openKeptTaskFolders(input: KeptTaskFoldersInput, base: TensorSource & { dir: string }): Promise<HfFolderSet> {
   const plan: TensorMeta[] = base.names().map((n) => base.meta(n))
