@@ -29,6 +29,11 @@ export function floatNames(job: MergeJob, filter?: TensorFilter): string[] {
   return b.names().filter((n) => { const m = b.meta(n); return isFloat(m.dtype) && (!filter || filter(n, m.shape)) })
 }
 
+/** Number of entries of flat(·) over the selected floating tensors (methods.md §0.1). */
+export function flatLength(job: MergeJob, filter?: TensorFilter): number {
+  return floatNames(job, filter).reduce((a, n) => a + numel(job.pool.base.meta(n).shape), 0)
+}
+
 function checkShapes(job: MergeJob, name: string, shape: number[]): void {
   job.pool.models.forEach((m, i) => {
     if (!m.has(name)) throw new AmalgamError('POOL_MISMATCH', `model ${i + 1} (${m.label}) has no tensor ${name} (present in the base ${job.pool.base.label})`)

@@ -4,7 +4,7 @@
 import { paramError } from '../schema'
 import type { MergeJob } from '../types'
 import { AbsThresholds } from './_select'
-import { scanTensors, type Slice, type TensorFilter } from './_stream'
+import { flatLength, scanTensors, type Slice, type TensorFilter } from './_stream'
 import { kernelAddon, kernelThreads } from '../../kernels/native-kernels'
 
 export type MergeFunc = 'sum' | 'mean' | 'max'
@@ -27,11 +27,7 @@ export function trimRank(d: number, keep: number): number { return d - Math.trun
 export async function globalThresholds(
   job: MergeJob, keep: number, vectors: (s: Slice) => Float32Array[], filter?: TensorFilter, stage = 'thresholds',
 ): Promise<{ thresholds: number[]; d: number; rank: number }> {
-  let d = 0
-  for (const n of job.pool.base.names()) {
-    const m = job.pool.base.meta(n)
-    if ((m.dtype === 'F32' || m.dtype === 'F16' || m.dtype === 'BF16' || m.dtype === 'F64') && (!filter || filter(n, m.shape))) d += m.shape.reduce((a, b) => a * b, 1)
-  }
+  const d = flatLength(job, filter)
   const N = job.pool.models.length
   const rank = trimRank(d, keep)
   if (d === 0) return { thresholds: new Array(N).fill(Infinity), d, rank }

@@ -12,8 +12,8 @@ import { paramError } from '../schema'
 import { kthAbs } from './_select'
 import { AbsBucketSelect } from '../../kernels/select'
 import { kernelThreads } from '../../kernels/native-kernels'
-import { canPatch, numel } from '../../tensors/source'
-import { addScaled, addScaledInPlace, floatNames, inKeys, scanTensors, Scratch, writeHeld, writeTensors, type Slice, type TensorFilter } from './_stream'
+import { canPatch } from '../../tensors/source'
+import { addScaled, addScaledInPlace, flatLength, inKeys, scanTensors, Scratch, writeHeld, writeTensors, type Slice, type TensorFilter } from './_stream'
 import {
   disjointMerge, disjointMergeInto, exactTopKInPlace, globalThresholds, keepFraction, mergekitDisjoint, tiesMergeSplit, trimAndMass, trimRank,
   type MergeFunc,
@@ -149,7 +149,7 @@ const THRESHOLDS_NS = 'ties-thresholds-v1'
 
 /** Bounds from already exact thresholds (lo = hi = q): no selection pass. */
 function exactBounds(job: MergeJob<TiesParams>, keep: number, filter: (n: string) => boolean, thresholds: number[]) {
-  const d = floatNames(job, filter).reduce((a, n) => a + numel(job.pool.base.meta(n).shape), 0)
+  const d = flatLength(job, filter)
   const q = Float32Array.from(thresholds)
   return { lo: q, hi: q, selectors: null, d, rank: trimRank(d, keep) }
 }
@@ -187,7 +187,7 @@ async function thresholdBounds(
   job: MergeJob<TiesParams>, keep: number, vectors: (s: Slice) => Float32Array[], filter: (n: string) => boolean, plain: boolean, patch: boolean,
 ): Promise<{ lo: Float32Array; hi: Float32Array; selectors: AbsBucketSelect[] | null; d: number; rank: number }> {
   const N = job.pool.models.length
-  const d = floatNames(job, filter).reduce((a, n) => a + numel(job.pool.base.meta(n).shape), 0)
+  const d = flatLength(job, filter)
   const rank = trimRank(d, keep)
   if (d === 0 || (!patch && 4 * d > tiesHoldBudget())) {
     const { thresholds } = await globalThresholds(job, keep, vectors, filter)
