@@ -310,6 +310,21 @@ Napi::Value BlasConfig(const Napi::CallbackInfo& info) {
 // are bit-identical to the JavaScript loops (built with -ffp-contract=off: no FMA contraction).
 // Split across `threads` std::threads in contiguous ranges; runs synchronously.
 
+// A Float32Array argument (a kernel's output or its input chunk), with a clear error otherwise.
+Napi::Float32Array F32Arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(info.Env(), std::string("amalgam_linalg: ") + name + " must be a Float32Array");
+  }
+  return info[i].As<Napi::Float32Array>();
+}
+
+// The array a kernel writes into and its length (which sets the length of the other arguments).
+struct OutArray { float* data; size_t n; };
+OutArray OutF32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  auto a = F32Arg(info, i, name);
+  return {a.Data(), a.ElementLength()};
+}
+
 std::vector<const float*> F32List(const Napi::CallbackInfo& info, size_t i, const char* name, size_t n) {
   if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), std::string("amalgam_linalg: ") + name + " must be an array of Float32Array");
   auto arr = info[i].As<Napi::Array>();
@@ -361,9 +376,9 @@ AMALGAM_CLONES void BlockStore(float* o, const double* acc, size_t len) { for (s
 // out = base + lambda * (sum_i models_i - k * base)
 Napi::Value StreamTaskArithmetic(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: out must be a Float32Array");
-  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
-  float* out = info[0].As<Napi::Float32Array>().Data();
+  const OutArray o = OutF32(info, 0, "out");
+  float* out = o.data;
+  const size_t n = o.n;
   const float* base = Array<float, napi_float32_array>(info, 1, "base", n);
   auto models = F32List(info, 2, "models", n);
   const double lambda = info[3].As<Napi::Number>().DoubleValue();
@@ -387,9 +402,9 @@ Napi::Value StreamTaskArithmetic(const Napi::CallbackInfo& info) {
 // out = sum_i w_i * arrays_i (+ out when accumulate)
 Napi::Value StreamWeightedSum(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: out must be a Float32Array");
-  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
-  float* out = info[0].As<Napi::Float32Array>().Data();
+  const OutArray o = OutF32(info, 0, "out");
+  float* out = o.data;
+  const size_t n = o.n;
   auto arrays = F32List(info, 1, "arrays", n);
   const double* w = Array<double, napi_float64_array>(info, 2, "weights", arrays.size());
   const bool accumulate = info[3].ToBoolean();
@@ -417,8 +432,7 @@ Napi::Value StreamWeightedSum(const Napi::CallbackInfo& info) {
 // absHistLow(chunk, hist, high) adds the low 16 bits of the values whose high half is `high`.
 Napi::Value AbsHistHigh(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: chunk must be a Float32Array");
-  auto chunk = info[0].As<Napi::Float32Array>();
+  auto chunk = F32Arg(info, 0, "chunk");
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || info[1].As<Napi::Uint32Array>().ElementLength() != 65536) throw Napi::TypeError::New(env, "amalgam_linalg: hist must be a Uint32Array(65536)");
   uint32_t* h = info[1].As<Napi::Uint32Array>().Data();
   const size_t n = chunk.ElementLength();
@@ -434,8 +448,7 @@ Napi::Value AbsHistHigh(const Napi::CallbackInfo& info) {
 
 Napi::Value AbsHistLow(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: chunk must be a Float32Array");
-  auto chunk = info[0].As<Napi::Float32Array>();
+  auto chunk = F32Arg(info, 0, "chunk");
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || info[1].As<Napi::Uint32Array>().ElementLength() != 65536) throw Napi::TypeError::New(env, "amalgam_linalg: hist must be a Uint32Array(65536)");
   uint32_t* h = info[1].As<Napi::Uint32Array>().Data();
   const uint32_t high = uint32_t(Dim(info, 2, "high"));
@@ -588,20 +601,21 @@ AMALGAM_CLONES void TiesBlock(float* out, const float* base, const std::vector<c
 // trim bounds: |x_t| ≥ hi_t is kept, |x_t| < lo_t dropped, anything between is undecided (the
 // exact threshold is not known yet) and the coordinate is deferred to the caller. Coordinates
 // whose float mass is exactly 0 while some trimmed entry is not are also returned (their sign
-// needs the global majority). `out` is unspecified at both kinds of returned coordinates. Same float arithmetic as the JS loop (float
-// ops round like JS's fround of the double op: 53 ≥ 2·24 + 2), so outputs are bit-identical.
+// needs the global majority). `out` is unspecified at both kinds of returned coordinates. Same
+// float arithmetic as the JS loop (float ops round like JS's fround of the double op:
+// 53 ≥ 2·24 + 2), so outputs are bit-identical.
 // `kept[t]` counts |x_t| ≥ hi_t over the coordinates that are neither deferred nor zero-mass.
 // Returns { balance, deferred: Uint32Array, zero: Uint32Array }.
 Napi::Value TiesMerge(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: out must be a Float32Array");
-  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
-  float* out = info[0].As<Napi::Float32Array>().Data();
+  const OutArray o = OutF32(info, 0, "out");
+  float* out = o.data;
+  const size_t n = o.n;
   const float* base = Array<float, napi_float32_array>(info, 1, "base", n);
   auto vs = F32List(info, 2, "vs", n);
   const bool fromModels = info[3].ToBoolean();
   const size_t N = vs.size();
-  if (N == 0 || N > 64) throw Napi::RangeError::New(env, "amalgam_linalg: tiesMerge needs 1..64 task arrays");
+  if (N == 0) throw Napi::RangeError::New(env, "amalgam_linalg: tiesMerge needs at least one task array");
   const float* lo = Array<float, napi_float32_array>(info, 4, "lo", N);
   const float* hi = Array<float, napi_float32_array>(info, 5, "hi", N);
   const float lambda = float(info[6].As<Napi::Number>().DoubleValue());
@@ -849,9 +863,9 @@ AMALGAM_CLONES void BlockDiff(float* __restrict o, const float* __restrict g, co
 // the bias corrections (β^t) are JS's own powers.
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: param must be a Float32Array");
-  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
-  float* param = info[0].As<Napi::Float32Array>().Data();
+  const OutArray o = OutF32(info, 0, "param");
+  float* param = o.data;
+  const size_t n = o.n;
   const float* g = Array<float, napi_float32_array>(info, 1, "g", n);
   const float* p = info[2].IsNull() || info[2].IsUndefined() ? nullptr : Array<float, napi_float32_array>(info, 2, "p", n);
   float* m = Array<float, napi_float32_array>(info, 3, "m", n);
@@ -884,9 +898,9 @@ AMALGAM_CLONES void SgdBlock(float* param, const float* g, const float* p, doubl
 // sgdStep(param, g, p, lr, threads): param ← float(param − lr · float(g − p)) (p null: g).
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: param must be a Float32Array");
-  const size_t n = info[0].As<Napi::Float32Array>().ElementLength();
-  float* param = info[0].As<Napi::Float32Array>().Data();
+  const OutArray o = OutF32(info, 0, "param");
+  float* param = o.data;
+  const size_t n = o.n;
   const float* g = Array<float, napi_float32_array>(info, 1, "g", n);
   const float* p = info[2].IsNull() || info[2].IsUndefined() ? nullptr : Array<float, napi_float32_array>(info, 2, "p", n);
   if (!info[3].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: lr must be a number");
@@ -923,8 +937,7 @@ AMALGAM_CLONES uint32_t BlockNonFinite(const uint32_t* u, size_t len) {
 
 Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: firstNonFinite needs a Float32Array");
-  auto a = info[0].As<Napi::Float32Array>();
+  auto a = F32Arg(info, 0, "firstNonFinite's argument");
   const uint32_t* u = reinterpret_cast<const uint32_t*>(a.Data());
   const size_t n = a.ElementLength();
   constexpr size_t B = 4096;
