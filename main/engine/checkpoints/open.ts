@@ -194,6 +194,14 @@ class DiskModel implements ModelSource {
     return file.readF32Into(name, out)
   }
 
+  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void {
+    const { file, entry } = this.locate(name)
+    if (!isFloat(entry.dtype)) {
+      throw new AmalgamError('BAD_REQUEST', `${this.label}: tensor "${name}" is ${entry.dtype}; integer and bool tensors are copied byte for byte, not read as float32`)
+    }
+    file.readF32Chunks(name, starts, count, out)
+  }
+
   async readRaw(name: string): Promise<Uint8Array> {
     const { file } = this.locate(name)
     return file.readRaw(name)

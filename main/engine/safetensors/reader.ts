@@ -1,5 +1,6 @@
 // Lazy safetensors reader: opening reads only the 8-byte length and the header; each tensor is
 // then read by a positional read of its own byte range, so a 10 GB file costs a few KB to open.
+import { readSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import type { DType } from '#common/types'
 import { AmalgamError } from '#common/errors'
@@ -30,6 +31,8 @@ export interface SafetensorsFile {
   readF32(name: string): Promise<Float32Array>
   /** like readF32 but into a caller-owned buffer (reused across tensors by streaming loops); returns the filled view */
   readF32Into(name: string, out: Float32Array): Promise<Float32Array>
+  /** TensorSource.readF32Chunks: `count` values at each of `starts`, decoded into `out` back to back */
+  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void
   close(): Promise<void>
 }
 
@@ -64,6 +67,16 @@ async function readFully(fh: FileHandle, target: Uint8Array, position: number, p
     const { bytesRead } = await fh.read(target, done, target.byteLength - done, position + done)
     if (bytesRead === 0) throw new AmalgamError('BAD_FILE', `${path}: file ended early at byte ${position + done} (was it truncated while open?)`)
     done += bytesRead
+  }
+}
+
+/** readFully's synchronous twin, for many small positioned reads (page cache) where a promise each would dominate. */
+function readFullySync(fd: number, target: Uint8Array, position: number, path: string): void {
+  let done = 0
+  while (done < target.byteLength) {
+    const n = readSync(fd, target, done, target.byteLength - done, position + done)
+    if (n === 0) throw new AmalgamError('BAD_FILE', `${path}: file ended early at byte ${position + done} (was it truncated while open?)`)
+    done += n
   }
 }
 
@@ -162,6 +175,27 @@ class File implements SafetensorsFile {
       return decodeIntoF32(view, t.dtype, dst)
     } finally {
       giveScratch(buf)
+    }
+  }
+
+  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void {
+    const t = this.floatEntry(name)
+    const size = DTYPE_BYTES[t.dtype]
+    const numel = (t.end - t.begin) / size
+    if (out.length < starts.length * count) throw new AmalgamError('BAD_REQUEST', `${this.path}: ${starts.length} chunks of ${count} values of "${name}" need ${starts.length * count} values, output buffer holds ${out.length}`)
+    const bytes = count * size
+    const staging = t.dtype === 'F32' ? null : takeScratch(bytes)
+    try {
+      for (let i = 0; i < starts.length; i++) {
+        const s = starts[i]
+        if (!(s >= 0 && s + count <= numel)) throw new AmalgamError('BAD_REQUEST', `${this.path}: chunk [${s}, ${s + count}) is outside tensor "${name}" (${numel} values)`)
+        const dst = out.subarray(i * count, (i + 1) * count)
+        const target = staging ? staging.subarray(0, bytes) : new Uint8Array(dst.buffer, dst.byteOffset, bytes)
+        readFullySync(this.fh.fd, target, this.dataStart + t.begin + s * size, this.path)
+        if (staging) decodeIntoF32(target, t.dtype, dst)
+      }
+    } finally {
+      if (staging) giveScratch(staging)
     }
   }
 

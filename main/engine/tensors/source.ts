@@ -20,8 +20,19 @@ export interface TensorSource {
   readF32(name: string): Promise<Float32Array>
   /** the stored bytes, unconverted (integer buffers are copied byte for byte) */
   readRaw(name: string): Promise<Uint8Array>
+  /**
+   * Optional: `count` values of a floating tensor's flat order at each element offset in `starts`,
+   * decoded to float32 into `out` back to back (chunk i at out[i·count …]). Synchronous on
+   * purpose: a sampling pass issues thousands of these few-KB reads, which the page cache serves
+   * in a few µs each, where a promise round trip each would cost several times the read.
+   */
+  readF32Chunks?(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void
   close?(): Promise<void>
 }
+
+/** Whether every source reads chunks (TensorSource.readF32Chunks). */
+export const canReadChunks = (sources: readonly TensorSource[]): sources is Array<TensorSource & Required<Pick<TensorSource, 'readF32Chunks'>>> =>
+  sources.every((s) => typeof s.readF32Chunks === 'function')
 
 export interface MemTensor { shape: number[]; data: Float32Array }
 
@@ -44,6 +55,14 @@ export class MemorySource implements TensorSource {
   meta(name: string): TensorMeta { return { name, shape: [...this.get(name).shape], dtype: 'F32' } }
   async readF32(name: string): Promise<Float32Array> { return this.get(name).data }
   async readRaw(name: string): Promise<Uint8Array> { const d = this.get(name).data; return new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }
+  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void {
+    const d = this.get(name).data
+    for (let i = 0; i < starts.length; i++) {
+      const s = starts[i]
+      if (!(s >= 0 && s + count <= d.length)) throw new Error(`${this.label}: chunk [${s}, ${s + count}) is outside tensor ${name} (${d.length} values)`)
+      out.set(d.subarray(s, s + count), i * count)
+    }
+  }
   tensors(): Map<string, MemTensor> { return this.t }
   private get(name: string): MemTensor {
     const v = this.t.get(name)

@@ -180,3 +180,23 @@ describe('safetensors round trip', () => {
     expect(() => buildHeader([{ name: 'x', dtype: 'F32', shape: [1] }, { name: 'x', dtype: 'F32', shape: [1] }], undefined)).toThrow(/"x" is listed twice/)
   })
 })
+
+describe('readF32Chunks', () => {
+  for (const dtype of ['F32', 'BF16', 'F16'] as const) {
+    it(`${dtype}: chunks at any offsets decode like the whole tensor, out-of-range refused naming it`, async () => {
+      const path = join(dir, `chunks-${dtype}.safetensors`)
+      const values = Float32Array.from({ length: 600 }, (_, i) => (i - 300) / 64)
+      const w = await SafetensorsStreamWriter.create(path, [{ name: 'x', dtype, shape: [20, 30] }, { name: 'y', dtype, shape: [3] }])
+      await w.write('y', encodeFromF32(Float32Array.of(1, 2, 3), dtype))
+      await w.write('x', encodeFromF32(values, dtype))
+      await w.commit()
+      const f = await openSafetensors(path)
+      const whole = await f.readF32('x')
+      const out = new Float32Array(3 * 7)
+      f.readF32Chunks('x', [593, 0, 250], 7, out)
+      expect([...out]).toEqual([...whole.subarray(593, 600), ...whole.subarray(0, 7), ...whole.subarray(250, 257)])
+      expect(() => f.readF32Chunks('x', [594], 7, out)).toThrow(/chunk \[594, 601\) is outside tensor "x" \(600 values\)/)
+      await f.close()
+    })
+  }
+})
