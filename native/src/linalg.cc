@@ -13,7 +13,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -523,6 +526,92 @@ Napi::Value AbsHistFine(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// absHistSegments(chunks, base, offsets, hists, threads): like absHistFine, but chunk t is cut at
+// offsets[0 … G] into G segments, segment g going into hists[t·G + g] — the sampled TIES plan's
+// interleaved sub-samples in one call, spread over the tasks. Returns NaN counts (Float64Array(N·G)).
+Napi::Value AbsHistSegments(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsArray() || !info[3].IsArray()) throw Napi::TypeError::New(env, "amalgam_linalg: absHistSegments(chunks[], base?, offsets, hists[], threads)");
+  auto ca = info[0].As<Napi::Array>(), ha = info[3].As<Napi::Array>();
+  const size_t N = ca.Length();
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "amalgam_linalg: offsets must be a Uint32Array");
+  auto offs = info[2].As<Napi::Uint32Array>();
+  if (offs.ElementLength() < 2) throw Napi::RangeError::New(env, "amalgam_linalg: offsets needs at least 2 entries");
+  const size_t G = offs.ElementLength() - 1;
+  if (ha.Length() != N * G) throw Napi::RangeError::New(env, "amalgam_linalg: absHistSegments needs one histogram per chunk and segment");
+  std::vector<const float*> xs(N);
+  std::vector<uint32_t*> hs(N * G);
+  size_t n = 0, hbins = 0;
+  for (uint32_t t = 0; t < N; t++) {
+    Napi::Value c = ca.Get(t);
+    if (!c.IsTypedArray() || c.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "amalgam_linalg: chunks must be Float32Arrays");
+    const size_t len = c.As<Napi::Float32Array>().ElementLength();
+    if (t > 0 && len != n) throw Napi::RangeError::New(env, "amalgam_linalg: absHistSegments chunks differ in length");
+    n = len;
+    xs[t] = c.As<Napi::Float32Array>().Data();
+  }
+  for (uint32_t k = 0; k < N * G; k++) {
+    Napi::Value h = ha.Get(k);
+    if (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "amalgam_linalg: hists must be Uint32Arrays");
+    const size_t bins = h.As<Napi::Uint32Array>().ElementLength();
+    if (bins < (1u << 16) || bins > (1u << 24) || (bins & (bins - 1)) != 0 || (k > 0 && bins != hbins)) throw Napi::RangeError::New(env, "amalgam_linalg: histograms must all have the same 2^16 … 2^24 bins");
+    hbins = bins;
+    hs[k] = h.As<Napi::Uint32Array>().Data();
+  }
+  for (size_t g = 0; g < G; g++) if (offs[g] > offs[g + 1] || offs[g + 1] > n) throw Napi::RangeError::New(env, "amalgam_linalg: offsets must ascend within the chunk length");
+  const float* base = !info[1].IsUndefined() && !info[1].IsNull() ? Array<float, napi_float32_array>(info, 1, "base", n) : nullptr;
+  const size_t threads = std::max<size_t>(1, std::min(N, Dim(info, 4, "threads")));
+  unsigned shift = 31;
+  for (size_t b = hbins; b > 1; b >>= 1) shift--;
+  std::vector<size_t> nan(N * G, 0);
+  auto task = [&](size_t t) {
+    for (size_t g = 0; g < G; g++) HistFine(xs[t] + offs[g], base ? base + offs[g] : nullptr, offs[g + 1] - offs[g], hs[t * G + g], shift, nan[t * G + g]);
+  };
+  if (threads == 1 || n < 16384) { for (size_t t = 0; t < N; t++) task(t); }
+  else {
+    std::vector<std::thread> pool;
+    for (size_t p = 1; p < threads; p++) pool.emplace_back([&, p] { for (size_t t = p; t < N; t += threads) task(t); });
+    for (size_t t = 0; t < N; t += threads) task(t);
+    for (auto& th : pool) th.join();
+  }
+  auto out = Napi::Float64Array::New(env, N * G);
+  for (size_t k = 0; k < N * G; k++) out[k] = double(nan[k]);
+  return out;
+}
+
+// patchMapped(fd, offset, size, index, bytes): element index[i] (ascending) of the array of
+// `size`-byte elements at file offset `offset` gets bytes[i·size …], written through a shared
+// mapping of just the stretch they span: the pages are page-cache hits, and touching them in
+// place costs a fraction of reading the stretch back and writing it again. The file's fsync
+// (at commit) writes them out like any other dirty page.
+Napi::Value PatchMapped(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const int fd = int(Dim(info, 0, "fd"));
+  // file offsets exceed 2^31 in multi-GB shards: read as a double (exact to 2^53)
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: offset must be a number");
+  const double off = info[1].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || off != std::floor(off) || off > 9007199254740992.0) throw Napi::RangeError::New(env, "amalgam_linalg: offset must be a non-negative integer");
+  const size_t offset = size_t(off), size = Dim(info, 2, "size");
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "amalgam_linalg: index must be a Uint32Array");
+  if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) throw Napi::TypeError::New(env, "amalgam_linalg: bytes must be a Uint8Array");
+  auto index = info[3].As<Napi::Uint32Array>();
+  auto bytes = info[4].As<Napi::Uint8Array>();
+  const size_t count = index.ElementLength();
+  if (size == 0 || bytes.ElementLength() != count * size) throw Napi::RangeError::New(env, "amalgam_linalg: patchMapped needs size bytes per index");
+  if (count == 0) return env.Undefined();
+  for (size_t i = 1; i < count; i++) if (index[i] <= index[i - 1]) throw Napi::RangeError::New(env, "amalgam_linalg: patchMapped indices must ascend");
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  const size_t first = offset + size_t(index[0]) * size, end = offset + (size_t(index[count - 1]) + 1) * size;
+  const size_t start = first / page * page;
+  void* map = mmap(nullptr, end - start, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(start));
+  if (map == MAP_FAILED) throw Napi::Error::New(env, std::string("amalgam_linalg: patchMapped mmap: ") + std::strerror(errno));
+  uint8_t* m = static_cast<uint8_t*>(map);
+  const uint8_t* src = bytes.Data();
+  for (size_t i = 0; i < count; i++) std::memcpy(m + (offset + size_t(index[i]) * size - start), src + i * size, size);
+  if (munmap(map, end - start) != 0) throw Napi::Error::New(env, std::string("amalgam_linalg: patchMapped munmap: ") + std::strerror(errno));
+  return env.Undefined();
+}
+
 // One block of tiesMerge, written as task-outer loops over contiguous arrays so that each loop is
 // a simple select/add the compiler vectorises (the per-coordinate form with a task loop inside
 // ran at ~100 ns per coordinate for 8 tasks). Selections add +0 where the JS loop adds y·0 = ±0:
@@ -535,16 +624,17 @@ struct TiesBlockScratch {
   uint8_t undecided[kTiesBlock], zero[kTiesBlock], any[kTiesBlock], settled[kTiesBlock];
 };
 // Y: N × kTiesBlock trimmed values. kept[t] counts every keep of the block; the caller takes back
-// those of the unsettled coordinates (rare) with TiesKeptAt.
+// those of the unsettled coordinates (rare). counts[t] gets |x_t| < lo_t and counts[N + t]
+// |x_t| ≥ hi_t over every coordinate of the block.
 AMALGAM_CLONES void TiesBlock(float* out, const float* base, const std::vector<const float*>& vs, size_t k0, bool fromModels,
                               const float* lo, const float* hi, float lambda, bool mean, size_t N, size_t len,
-                              float* Y, double* kept, TiesBlockScratch& S) {
+                              float* Y, double* kept, double* counts, TiesBlockScratch& S) {
   for (size_t j = 0; j < len; j++) { S.b[j] = base[j]; S.undecided[j] = 0; S.any[j] = 0; S.mass[j] = 0.0f; }
   for (size_t t = 0; t < N; t++) {
     const float* v = vs[t] + k0;
     float* y = Y + t * kTiesBlock;
     const float l = lo[t], h = hi[t];
-    uint32_t c = 0;
+    uint32_t c = 0, under = 0;
     // trim, undecided flag and the float mass in task order, in one loop (task 0 starts the
     // mass from its own value, not 0 + y, so that −0 survives as in the JS loop)
     for (size_t j = 0; j < len; j++) {
@@ -552,6 +642,7 @@ AMALGAM_CLONES void TiesBlock(float* out, const float* base, const std::vector<c
       const float a = std::fabs(x);
       const uint32_t keep = a >= h;
       c += keep;
+      under += uint32_t(a < l);
       S.undecided[j] |= uint8_t((keep ^ 1u) & uint32_t(a >= l));
       uint32_t bits;
       std::memcpy(&bits, &x, 4);
@@ -563,6 +654,8 @@ AMALGAM_CLONES void TiesBlock(float* out, const float* base, const std::vector<c
       S.mass[j] = t == 0 ? yk : S.mass[j] + yk;
     }
     kept[t] += c;
+    counts[t] += under;
+    counts[N + t] += c;
   }
   for (size_t j = 0; j < len; j++) {
     const float m = S.mass[j];
@@ -604,8 +697,13 @@ AMALGAM_CLONES void TiesBlock(float* out, const float* base, const std::vector<c
 // needs the global majority). `out` is unspecified at both kinds of returned coordinates. Same
 // float arithmetic as the JS loop (float ops round like JS's fround of the double op:
 // 53 ≥ 2·24 + 2), so outputs are bit-identical.
-// `kept[t]` counts |x_t| ≥ hi_t over the coordinates that are neither deferred nor zero-mass.
-// Returns { balance, deferred: Uint32Array, zero: Uint32Array }.
+// `kept[t]` counts |x_t| ≥ hi_t over the coordinates that are neither deferred nor zero-mass;
+// `counts` (optional, Float64Array(2N)) gets += |x_t| < lo_t at [t] and |x_t| ≥ hi_t at [N + t]
+// over all of them (NaN counts in neither): with the values inside [lo, hi) they place each
+// task's bounds in the exact rank order.
+// Returns { balance, deferred: Uint32Array, zero: Uint32Array } and, when `gather` (arg 11) is
+// set, held: { idx (deferred ∪ zero, ascending), base: θ0 there, vals: τ there, task-major } and
+// band: per task, the |x_t| inside [lo_t, hi_t) (all of them: such a coordinate is deferred).
 Napi::Value TiesMerge(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   const OutArray o = OutF32(info, 0, "out");
@@ -622,23 +720,40 @@ Napi::Value TiesMerge(const Napi::CallbackInfo& info) {
   const bool mean = info[7].ToBoolean();
   double* kept = Array<double, napi_float64_array>(info, 8, "kept", N);
   const size_t threads = Dim(info, 9, "threads");
-  struct Part { size_t s = 0, e = 0; double bal = 0; std::vector<uint32_t> deferred, zero; std::vector<double> kept; };
+  double* countsOut = info.Length() > 10 && !info[10].IsUndefined() && !info[10].IsNull() ? Array<double, napi_float64_array>(info, 10, "counts", 2 * N) : nullptr;
+  const bool gatherHeld = info.Length() > 11 && info[11].ToBoolean();
+  // gathered: for each unsettled coordinate (ascending), θ0 then τ_1 … τ_N, taken while its block is in cache
+  struct Part {
+    size_t s = 0, e = 0; double bal = 0;
+    std::vector<uint32_t> deferred, zero, held; std::vector<float> gathered; std::vector<std::vector<float>> band; std::vector<double> kept, counts;
+  };
   const size_t nt = std::max<size_t>(1, std::min<size_t>(threads, n / 65536 + 1));
   std::vector<Part> parts(nt);
   const size_t per = (n + nt - 1) / nt;
-  for (size_t p = 0; p < nt; p++) { parts[p].s = std::min(n, p * per); parts[p].e = std::min(n, parts[p].s + per); parts[p].kept.assign(N, 0); }
+  for (size_t p = 0; p < nt; p++) { parts[p].s = std::min(n, p * per); parts[p].e = std::min(n, parts[p].s + per); parts[p].kept.assign(N, 0); parts[p].counts.assign(2 * N, 0); parts[p].band.resize(N); }
   auto body = [&](Part& P) {
     std::vector<float> Y(N * kTiesBlock);
     TiesBlockScratch S;
     for (size_t k0 = P.s; k0 < P.e; k0 += kTiesBlock) {
       const size_t len = std::min(kTiesBlock, P.e - k0);
-      TiesBlock(out + k0, base + k0, vs, k0, fromModels, lo, hi, lambda, mean, N, len, Y.data(), P.kept.data(), S);
+      TiesBlock(out + k0, base + k0, vs, k0, fromModels, lo, hi, lambda, mean, N, len, Y.data(), P.kept.data(), P.counts.data(), S);
       for (size_t j = 0; j < len; j++) {
         if (S.settled[j]) { P.bal += S.sgn[j] * (S.mass[j] != 0.0f); continue; }
         // unsettled: not counted in kept (a trimmed 0 was kept only when hi ≤ 0: |x| ≥ 0 ≥ hi)
         for (size_t t = 0; t < N; t++) P.kept[t] -= (Y[t * kTiesBlock + j] != 0.0f) | (hi[t] <= 0.0f);
         if (S.undecided[j]) P.deferred.push_back(uint32_t(k0 + j));
         else P.zero.push_back(uint32_t(k0 + j));
+        if (gatherHeld) {
+          const float b = S.b[j];
+          P.held.push_back(uint32_t(k0 + j));
+          P.gathered.push_back(b);
+          for (size_t t = 0; t < N; t++) {
+            const float x = fromModels ? vs[t][k0 + j] - b : vs[t][k0 + j];
+            P.gathered.push_back(x);
+            const float a = std::fabs(x);
+            if (a >= lo[t] && a < hi[t]) P.band[t].push_back(a);
+          }
+        }
       }
     }
   };
@@ -651,7 +766,7 @@ Napi::Value TiesMerge(const Napi::CallbackInfo& info) {
   }
   double bal = 0;
   size_t nd = 0, nz = 0;
-  for (auto& P : parts) { bal += P.bal; nd += P.deferred.size(); nz += P.zero.size(); for (size_t t = 0; t < N; t++) kept[t] += P.kept[t]; }
+  for (auto& P : parts) { bal += P.bal; nd += P.deferred.size(); nz += P.zero.size(); for (size_t t = 0; t < N; t++) kept[t] += P.kept[t]; if (countsOut) for (size_t t = 0; t < 2 * N; t++) countsOut[t] += P.counts[t]; }
   auto deferred = Napi::Uint32Array::New(env, nd);
   auto zero = Napi::Uint32Array::New(env, nz);
   size_t od = 0, oz = 0;
@@ -664,6 +779,36 @@ Napi::Value TiesMerge(const Napi::CallbackInfo& info) {
   res.Set("balance", Napi::Number::New(env, bal));
   res.Set("deferred", deferred);
   res.Set("zero", zero);
+  if (gatherHeld) {
+    const size_t M = nd + nz;
+    auto idx = Napi::Uint32Array::New(env, M);
+    auto gb = Napi::Float32Array::New(env, M);
+    auto gv = Napi::Float32Array::New(env, N * M);  // task-major: τ_t of held coordinate i at t·M + i
+    size_t o = 0;
+    for (auto& P : parts) {
+      for (size_t i = 0; i < P.held.size(); i++, o++) {
+        idx[o] = P.held[i];
+        const float* g = P.gathered.data() + i * (N + 1);
+        gb[o] = g[0];
+        for (size_t t = 0; t < N; t++) gv[t * M + o] = g[1 + t];
+      }
+    }
+    auto held = Napi::Object::New(env);
+    held.Set("idx", idx);
+    held.Set("base", gb);
+    held.Set("vals", gv);
+    res.Set("held", held);
+    auto band = Napi::Array::New(env, N);
+    for (size_t t = 0; t < N; t++) {
+      size_t m = 0;
+      for (auto& P : parts) m += P.band[t].size();
+      auto b = Napi::Float32Array::New(env, m);
+      size_t o2 = 0;
+      for (auto& P : parts) { if (!P.band[t].empty()) std::memcpy(b.Data() + o2, P.band[t].data(), P.band[t].size() * 4); o2 += P.band[t].size(); }
+      band.Set(uint32_t(t), b);
+    }
+    res.Set("band", band);
+  }
   return res;
 }
 
@@ -968,6 +1113,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("absHistLow", Napi::Function::New(env, AbsHistLow));
   exports.Set("absHistFine", Napi::Function::New(env, AbsHistFine));
   exports.Set("tiesMerge", Napi::Function::New(env, TiesMerge));
+  exports.Set("absHistSegments", Napi::Function::New(env, AbsHistSegments));
+  exports.Set("patchMapped", Napi::Function::New(env, PatchMapped));
   exports.Set("dogeGradient", Napi::Function::New(env, DogeGradient));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));
   exports.Set("sgdStep", Napi::Function::New(env, SgdStep));

@@ -183,6 +183,53 @@ export function totalLength(chunks: F32Chunks): number {
   return n
 }
 
+/**
+ * hists[t] += histogram of the top log2(hists[t].length) bits of |chunks[t]| — or, with `base`, of
+ * |fround(chunks[t] − base)| — for several equal-length chunks at once (the addon spreads them over
+ * `threads`). Histograms have 2^16 … 2^24 bins; NaN is not counted. Returns the NaN count per chunk.
+ */
+export function absHistograms(chunks: readonly Float32Array[], hists: readonly Uint32Array[], base?: Float32Array, threads = kernelThreads()): ArrayLike<number> {
+  const addon = kernelAddon()
+  if (addon) return addon.absHistFine(chunks as Float32Array[], hists as Uint32Array[], base ?? null, threads)
+  let scratch = new Float32Array(0)
+  return chunks.map((chunk, t) => {
+    const h = hists[t]
+    const shift = 32 - Math.log2(h.length) - 1
+    let v = chunk
+    if (base) {
+      if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length)
+      v = scratch.subarray(0, chunk.length)
+      for (let i = 0; i < v.length; i++) v[i] = chunk[i] - base[i]
+    }
+    const bits = bitsOf(v)
+    let nan = 0
+    for (let i = 0; i < bits.length; i++) {
+      const u = bits[i] & ABS_MASK
+      if (u > INF_BITS) { nan++; continue }
+      h[u >>> shift]++
+    }
+    return nan
+  })
+}
+
+/**
+ * absHistograms over segments: chunk t is cut at offsets[0 … G] and segment g goes into
+ * hists[t·G + g]. One call for all of a tensor's sub-samples (the sampled TIES plan). Returns the
+ * NaN count per (t, g) at t·G + g.
+ */
+export function absHistogramSegments(chunks: readonly Float32Array[], base: Float32Array | undefined, offsets: Uint32Array, hists: readonly Uint32Array[], threads = kernelThreads()): ArrayLike<number> {
+  const addon = kernelAddon()
+  if (addon) return addon.absHistSegments(chunks as Float32Array[], base ?? null, offsets, hists as Uint32Array[], threads)
+  const G = offsets.length - 1, N = chunks.length
+  const nan = new Float64Array(N * G)
+  for (let g = 0; g < G; g++) {
+    const cut = (c: Float32Array): Float32Array => c.subarray(offsets[g], offsets[g + 1])
+    const r = absHistograms(chunks.map(cut), chunks.map((_, t) => hists[t * G + g]), base && cut(base), threads)
+    for (let t = 0; t < N; t++) nan[t * G + g] = r[t]
+  }
+  return nan
+}
+
 /** histogram resolution of AbsBucketSelect: the top FINE_BITS bits of |v| (8 exponent bits + the rest mantissa) */
 const FINE_BITS = 21
 const FINE_SHIFT = 31 - FINE_BITS
@@ -205,7 +252,6 @@ export class AbsBucketSelect {
   private hot: Uint32Array | null = new Uint32Array(FINE_BINS)
   private total: Float64Array | null = null
   private pending = 0
-  private scratch = new Float32Array(0)
   private rank = 0
   private expectInBucket = 0
   private range: { lo: number; hi: number } | null = null
@@ -228,31 +274,8 @@ export class AbsBucketSelect {
       s.pending += chunks[i].length
       return s.hot
     })
-    const addon = kernelAddon()
-    if (addon) {
-      const nan = addon.absHistFine(chunks, hists, base ?? null, threads)
-      sels.forEach((s, i) => { s.count += chunks[i].length - nan[i] })
-      return
-    }
-    sels.forEach((s, i) => s.histJs(chunks[i], base))
-  }
-
-  private histJs(chunk: Float32Array, base?: Float32Array): void {
-    const h = this.hot!
-    let v = chunk
-    if (base) {
-      if (this.scratch.length < chunk.length) this.scratch = new Float32Array(chunk.length)
-      v = this.scratch.subarray(0, chunk.length)
-      for (let i = 0; i < v.length; i++) v[i] = chunk[i] - base[i]
-    }
-    const bits = bitsOf(v)
-    let nan = 0
-    for (let i = 0; i < bits.length; i++) {
-      const u = bits[i] & ABS_MASK
-      if (u > INF_BITS) { nan++; continue }
-      h[u >>> FINE_SHIFT]++
-    }
-    this.count += bits.length - nan
+    const nan = absHistograms(chunks, hists, base, threads)
+    sels.forEach((s, i) => { s.count += chunks[i].length - nan[i] })
   }
 
   private flush(): void {
@@ -275,7 +298,7 @@ export class AbsBucketSelect {
     for (; b < FINE_BINS; b++) { if (cum + counts[b] >= j) break; cum += counts[b] }
     this.rank = j - cum
     this.expectInBucket = counts[b]
-    this.hot = null; this.total = null; this.scratch = new Float32Array(0)
+    this.hot = null; this.total = null
     this.range = b === INF_BUCKET
       ? { lo: Infinity, hi: Infinity } // only +∞ lives there: exact already
       : { lo: floatFromBits((b << FINE_SHIFT) >>> 0), hi: floatFromBits(((b + 1) << FINE_SHIFT) >>> 0) }

@@ -30,8 +30,12 @@ export interface Addon {
   absHistFine(chunks: Float32Array[], hists: Uint32Array[], base: Float32Array | null, threads: number): Float64Array
   tiesMerge(
     out: Float32Array, base: Float32Array, vs: Float32Array[], fromModels: boolean, lo: Float32Array, hi: Float32Array,
-    lambda: number, mean: boolean, kept: Float64Array, threads: number,
-  ): { balance: number; deferred: Uint32Array; zero: Uint32Array }
+    lambda: number, mean: boolean, kept: Float64Array, threads: number, counts?: Float64Array | null, gather?: boolean,
+  ): { balance: number; deferred: Uint32Array; zero: Uint32Array; held?: { idx: Uint32Array; base: Float32Array; vals: Float32Array }; band?: Float32Array[] }
+  /** absHistFine over segments [offsets[g], offsets[g+1]) of each chunk, segment g of chunk t into hists[t·G + g]; NaN counts per (t, g). */
+  absHistSegments(chunks: Float32Array[], base: Float32Array | null, offsets: Uint32Array, hists: Uint32Array[], threads: number): Float64Array
+  /** Writes bytes[i·size …] at file offset + index[i]·size (index ascending) through a shared mapping of the stretch. */
+  patchMapped(fd: number, offset: number, size: number, index: Uint32Array, bytes: Uint8Array): void
   /** DogeTA: e[j·rows + o] = c[j·rows + o] − Λ⟨V_j[o], δ[o]⟩, out[o,:] = −2Λ Σ_j e_{j,o} V_j[o,:] (out null: residuals only); returns Σ_o Σ_j e². */
   dogeGradient(
     V: readonly Float32Array[], delta: Float32Array, c: Float64Array, out: Float32Array | null,

@@ -215,15 +215,31 @@ describe('TIES split kernel: native and JS loops, bucket bounds', () => {
         useKernelImplementation(impl)
         const out = new Float32Array(n), kept = new Float64Array(N)
         const v = fromModels ? models : models.map((m) => Float32Array.from(m, (x, i) => x - base[i]))
-        const r = tiesMergeSplit(out, base, v, lo, hi, 0.7, func, kept, fromModels)
+        const counts = new Float64Array(2 * N)
+        const r = tiesMergeSplit(out, base, v, lo, hi, 0.7, func, kept, { fromModels, counts, gather: true })
         useKernelImplementation('auto')
         for (const k of [...Array.from(r.deferred), ...Array.from(r.zero)]) out[k] = 0 // left to the caller: unspecified
-        return { out: [...out], kept: [...kept], deferred: [...Array.from(r.deferred)].sort((a, b) => a - b), zero: [...Array.from(r.zero)].sort((a, b) => a - b), balance: r.balance }
+        const h = r.held!
+        return {
+          out: [...out], kept: [...kept], deferred: [...Array.from(r.deferred)].sort((a, b) => a - b), zero: [...Array.from(r.zero)].sort((a, b) => a - b), balance: r.balance,
+          counts: [...counts], held: { idx: [...h.idx], base: [...h.base], vals: h.vals.map((x) => [...x]) }, band: r.band!.map((b) => [...b].sort((x, y) => x - y)),
+        }
       }
       const js = run('js', true)
       expect(run('js', false)).toEqual(js)
       expect(js.deferred.length).toBeGreaterThan(0)
       expect(js.zero).toEqual(Array.from({ length: 10 }, (_, k) => 4 * k))
+      // the counts and the band partition every task's magnitudes; held is deferred ∪ zero with θ0 and τ there
+      const taus = models.map((m) => Float32Array.from(m, (x, i) => x - base[i]))
+      taus.forEach((tau, t) => {
+        const mags = [...tau].map(Math.abs)
+        expect(js.counts[t]).toBe(mags.filter((a) => a < lo[t]).length)
+        expect(js.counts[N + t]).toBe(mags.filter((a) => a >= hi[t]).length)
+        expect(js.band[t]).toEqual(mags.filter((a) => a >= lo[t] && a < hi[t]).map(Math.fround).sort((x, y) => x - y))
+      })
+      expect(js.held.idx).toEqual([...js.deferred, ...js.zero].sort((a, b) => a - b))
+      expect(js.held.base).toEqual(js.held.idx.map((k) => base[k]))
+      expect(js.held.vals).toEqual(taus.map((tau) => js.held.idx.map((k) => tau[k])))
       if (availableKernelImplementations().includes('native')) {
         expect(run('native', true)).toEqual(js)
         expect(run('native', false)).toEqual(js)
