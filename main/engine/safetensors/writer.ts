@@ -1,7 +1,7 @@
 // safetensors writers. The header is fixed up front from a plan (names, dtypes, shapes), so tensor
 // data can be streamed one tensor at a time into a temp file at known offsets, then fsynced and
 // renamed into place (formats.md §6.2). Nothing half-written ever carries the final name.
-import { writeSync } from 'node:fs'
+import { readSync, writeSync } from 'node:fs'
 import { open, rename, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { DType } from '#common/types'
@@ -9,8 +9,60 @@ import { AmalgamError } from '#common/errors'
 import { encodeFromF32 } from './dtype'
 import { buildHeader, type LaidOutTensor, type PlannedTensor } from './header'
 import { fsyncDir, tempSibling } from '../util/atomic'
+import { kernelAddon } from '../kernels/native-kernels'
 
 export type { PlannedTensor, LaidOutTensor } from './header'
+
+/** patch(): indices at most this far apart are rewritten as one stretch (read back, then written) */
+const PATCH_GAP_BYTES = 8192
+/** …up to stretches of this size */
+const PATCH_SPAN_BYTES = 16 << 20
+
+function readFullySync(fd: number, target: Uint8Array, position: number): void {
+  let done = 0
+  while (done < target.byteLength) {
+    const n = readSync(fd, target, done, target.byteLength - done, position + done)
+    if (n === 0) throw new Error(`short read at byte ${position + done}`)
+    done += n
+  }
+}
+
+/** The patch with strictly ascending indices (a repeated index keeps its last value). */
+function ascendingPatch(index: Uint32Array, bytes: Uint8Array, size: number): { index: Uint32Array; bytes: Uint8Array } {
+  let ascending = true
+  for (let i = 1; i < index.length && ascending; i++) ascending = index[i] > index[i - 1]
+  if (ascending) return { index, bytes }
+  const order = Array.from(index.keys()).sort((a, b) => index[a] - index[b] || a - b)
+  const keep = order.filter((k, i) => i + 1 === order.length || index[order[i + 1]] !== index[k])
+  const out = new Uint8Array(keep.length * size)
+  keep.forEach((k, i) => out.set(bytes.subarray(k * size, (k + 1) * size), i * size))
+  return { index: Uint32Array.from(keep, (k) => index[k]), bytes: out }
+}
+
+/**
+ * Synchronous positioned read-back and write of the stretches a patch spans (page-cache hits,
+ * where a promise round trip each would cost several times the copy).
+ */
+function patchByStretches(fd: number, origin: number, size: number, index: Uint32Array, bytes: Uint8Array): void {
+  const count = index.length
+  const gap = Math.max(1, Math.floor(PATCH_GAP_BYTES / size)), maxSpan = Math.max(1, Math.floor(PATCH_SPAN_BYTES / size))
+  let buf = new Uint8Array(0)
+  let i = 0
+  while (i < count) {
+    const first = index[i]
+    let j = i + 1
+    while (j < count && index[j] - index[j - 1] <= gap && index[j] - first < maxSpan) j++
+    const span = index[j - 1] - first + 1
+    if (buf.byteLength < span * size) buf = new Uint8Array(Math.max(span * size, 1 << 16))
+    const view = buf.subarray(0, span * size)
+    // a stretch with every element patched needs no read-back
+    if (span !== j - i) readFullySync(fd, view, origin + first * size)
+    for (let k = i; k < j; k++) view.set(bytes.subarray(k * size, (k + 1) * size), (index[k] - first) * size)
+    let done = 0
+    while (done < view.byteLength) done += writeSync(fd, view, done, view.byteLength - done, origin + first * size + done)
+    i = j
+  }
+}
 
 export interface TensorToWrite { dtype: DType; shape: number[]; data: Uint8Array | Float32Array }
 
@@ -47,7 +99,8 @@ export class SafetensorsStreamWriter {
     const header = buildHeader(plan, metadata, path)
     const tmp = tempSibling(path)
     let fh: FileHandle
-    try { fh = await open(tmp, 'wx') } catch (e) {
+    // read-write: patch() reads back the stretches it rewrites
+    try { fh = await open(tmp, 'wx+') } catch (e) {
       throw new AmalgamError('IO', `${path}: cannot create temp file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
     }
     const w = new SafetensorsStreamWriter(path, tmp, fh, header.layout, header.bytes.byteLength, header.dataBytes)
@@ -84,38 +137,29 @@ export class SafetensorsStreamWriter {
 
   /**
    * Overwrite elements `index[i]` of an already written tensor with the stored bytes in `bytes`
-   * (element i at bytes[i·size … (i+1)·size), already in the tensor's dtype). Consecutive indices
-   * go out as one write.
+   * (element i at bytes[i·size … (i+1)·size), already in the tensor's dtype; a repeated index takes
+   * its last value). TIES's sampled plan patches ~2 % of every tensor, spread everywhere, so this
+   * must cost about a copy of the touched pages, not a system call per element: the addon writes
+   * through a shared mapping of the stretch; without it, indices closer than PATCH_GAP_BYTES go
+   * out as one stretch, read back and rewritten.
    */
   async patch(name: string, index: Uint32Array, bytes: Uint8Array): Promise<void> {
     if (this.state !== 'open' || !this.fh) throw new AmalgamError('INTERNAL', `${this.path}: writer is ${this.state} (patching tensor "${name}")`)
     const t = this.entry(name)
     if (!this.written.has(name)) throw new AmalgamError('BAD_REQUEST', `${this.path}: tensor "${name}" is patched before it was written`)
-    const count = index.length
-    if (count === 0) return
-    const size = bytes.byteLength / count
+    if (index.length === 0) return
+    const size = bytes.byteLength / index.length
     const elems = (t.end - t.begin) / size
-    if (!Number.isInteger(size) || size <= 0) throw new AmalgamError('BAD_REQUEST', `${this.path}: patch of "${name}" has ${bytes.byteLength} bytes for ${count} elements`)
-    const order = Array.from(index.keys()).sort((a, b) => index[a] - index[b])
-    // synchronous positioned writes: a patch is typically tens of thousands of runs of a few bytes
-    // into the page cache, where a promise round trip through the thread pool per run costs 10×
-    // the write itself
-    const fd = this.fh.fd
-    let i = 0
-    while (i < count) {
-      let j = i + 1
-      while (j < count && index[order[j]] === index[order[j - 1]] + 1) j++
-      const first = index[order[i]]
-      if (first + (j - i) > elems) throw new AmalgamError('BAD_REQUEST', `${this.path}: patch of "${name}" reaches element ${first + (j - i) - 1} of ${elems}`)
-      const run = new Uint8Array((j - i) * size)
-      for (let k = i; k < j; k++) run.set(bytes.subarray(order[k] * size, (order[k] + 1) * size), (k - i) * size)
-      let done = 0
-      try {
-        while (done < run.byteLength) done += writeSync(fd, run, done, run.byteLength - done, this.dataStart + t.begin + first * size + done)
-      } catch (e) {
-        throw new AmalgamError('IO', `${this.path}: cannot patch tensor "${name}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
-      }
-      i = j
+    if (!Number.isInteger(size) || size <= 0) throw new AmalgamError('BAD_REQUEST', `${this.path}: patch of "${name}" has ${bytes.byteLength} bytes for ${index.length} elements`)
+    const sorted = ascendingPatch(index, bytes, size)
+    const last = sorted.index[sorted.index.length - 1]
+    if (last >= elems) throw new AmalgamError('BAD_REQUEST', `${this.path}: patch of "${name}" reaches element ${last} of ${elems}`)
+    try {
+      const addon = kernelAddon()
+      if (addon) addon.patchMapped(this.fh.fd, this.dataStart + t.begin, size, sorted.index, sorted.bytes)
+      else patchByStretches(this.fh.fd, this.dataStart + t.begin, size, sorted.index, sorted.bytes)
+    } catch (e) {
+      throw new AmalgamError('IO', `${this.path}: cannot patch tensor "${name}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
     }
   }
 

@@ -78,3 +78,29 @@ describe('merging into an HF folder (patched, recycled output arrays) equals mer
     })
   }
 })
+
+describe('HfFolderWriter.patch, unordered and repeated indices', () => {
+  it('the last value of a repeated index wins, through the mapped (native) and the read-back (JS) paths', async () => {
+    const { availableKernelImplementations, useKernelImplementation } = await import('../../../main/engine/kernels/native-kernels')
+    for (const impl of availableKernelImplementations()) {
+      useKernelImplementation(impl)
+      try {
+        const out = join(dir, `dup-${impl}`)
+        const big: TensorMeta[] = [{ name: 'w', shape: [50, 100], dtype: 'F32' }]
+        const w = new HfFolderWriter({ outDir: out, plan: big })
+        const base = data(5000, 0)
+        await w.write('w', [50, 100], base)
+        // scattered over several pages, out of order, 4000 twice
+        const idx = Uint32Array.of(4999, 7, 4000, 1, 2, 3000, 4000, 2048)
+        const vals = Float32Array.of(-1, -2, -3, -4, -5, -6, -7, -8)
+        await w.patch('w', idx, vals)
+        await w.commit()
+        const want = Float32Array.from(base)
+        idx.forEach((k, i) => { want[k] = vals[i] })
+        const m = await openModel(out)
+        expect([...(await m.readF32('w'))], impl).toEqual([...want])
+        await m.close?.()
+      } finally { useKernelImplementation('auto') }
+    }
+  })
+})
