@@ -34,7 +34,8 @@ export function flatLength(job: MergeJob, filter?: TensorFilter): number {
   return floatNames(job, filter).reduce((a, n) => a + numel(job.pool.base.meta(n).shape), 0)
 }
 
-function checkShapes(job: MergeJob, name: string, shape: number[]): void {
+/** Every model has `name` with the base's shape (throws POOL_MISMATCH naming model and tensor). */
+export function checkShapes(job: MergeJob, name: string, shape: number[]): void {
   job.pool.models.forEach((m, i) => {
     if (!m.has(name)) throw new AmalgamError('POOL_MISMATCH', `model ${i + 1} (${m.label}) has no tensor ${name} (present in the base ${job.pool.base.label})`)
     const s = m.meta(name).shape
