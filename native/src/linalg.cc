@@ -579,6 +579,70 @@ Napi::Value AbsHistSegments(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The sampled TIES plan's block position: which `take` values of block b are read. The same
+// integer hash as main/engine/tensors/block-sample.ts (blockPhase), so every source samples alike.
+inline uint32_t BlockPhase(uint32_t seed, uint32_t b, uint32_t span) {
+  uint32_t h = (seed + 1u) * 0x9e3779b1u ^ (b + 1u) * 0x85ebca6bu;
+  h ^= h >> 15; h *= 0x2c1b3c6du; h ^= h >> 12;
+  return h % span;
+}
+
+// sampleMapped(fd, offset, dtype, n, block, runs, run, seed, out): the block sample of a tensor
+// of n values (dtype 0 = F32, 1 = BF16) stored at file offset `offset`, read through a shared
+// read-only mapping (main/engine/tensors/block-sample.ts, bit for bit). Each whole block of
+// `block` values is cut into `runs` equal parts; `run` consecutive values are read from each at
+// a pseudo-random run-aligned place, and the run from part r of block b goes to sub-sample
+// (r + rot(b)) mod runs, at position b of it. out = sub-sample 0, 1, …, runs − 1 (blocks·run values each), then the tail
+// past the last whole block verbatim. Every page of the tensor is touched once, so every row of
+// a weight matrix is represented, and every sub-sample covers every block: they differ only by
+// the random places, which is the error the spread between them measures.
+Napi::Value SampleMapped(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const int fd = int(Dim(info, 0, "fd"));
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: offset must be a number");
+  const double off = info[1].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || off != std::floor(off) || off > 9007199254740992.0) throw Napi::RangeError::New(env, "amalgam_linalg: offset must be a non-negative integer");
+  const size_t offset = size_t(off);
+  const size_t dtype = Dim(info, 2, "dtype"), n = Dim(info, 3, "n"), block = Dim(info, 4, "block"), runs = Dim(info, 5, "runs"), run = Dim(info, 6, "run");
+  const uint32_t seed = uint32_t(Dim(info, 7, "seed"));
+  if (dtype > 1) throw Napi::RangeError::New(env, "amalgam_linalg: sampleMapped reads F32 (0) or BF16 (1)");
+  if (runs == 0 || run == 0 || block % runs != 0 || (block / runs) % run != 0) throw Napi::RangeError::New(env, "amalgam_linalg: sampleMapped needs runs | block and run | block/runs");
+  const size_t part = block / runs;
+  const uint32_t span = uint32_t(part / run);
+  const size_t blocks = n / block, tail = n - blocks * block;
+  const OutArray o = OutF32(info, 8, "out");
+  if (o.n < blocks * runs * run + tail) throw Napi::RangeError::New(env, "amalgam_linalg: sampleMapped out is too small");
+  if (n == 0) return env.Undefined();
+  const size_t esize = dtype == 0 ? 4 : 2;
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  const size_t start = offset / page * page, end = offset + n * esize;
+  void* map = mmap(nullptr, end - start, PROT_READ, MAP_SHARED, fd, off_t(start));
+  if (map == MAP_FAILED) throw Napi::Error::New(env, std::string("amalgam_linalg: sampleMapped mmap: ") + std::strerror(errno));
+  const uint8_t* data = static_cast<const uint8_t*>(map) + (offset - start);
+  auto copy = [&](size_t from, size_t count, float* dst) {
+    if (dtype == 0) { std::memcpy(dst, data + from * 4, count * 4); return; }
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(data + from * 2);
+    for (size_t i = 0; i < count; i++) { const uint32_t u = uint32_t(h[i]) << 16; std::memcpy(dst + i, &u, 4); }
+  };
+  const size_t groupLen = blocks * run;
+  for (size_t b = 0; b < blocks; b++) {
+    // one hash per block, then an LCG stream for the places (BlockPlaces in block-sample.ts)
+    uint32_t x = BlockPhase(seed, uint32_t(b), 0xffffffffu);
+    const size_t rot = x % runs;
+    const uint8_t* src = data + b * block * esize;
+    for (size_t r = 0; r < runs; r++) {
+      x = x * 1664525u + 1013904223u;
+      const size_t at = r * part + size_t((x >> 8) % span) * run;
+      float* dst = o.data + ((r + rot) % runs) * groupLen + b * run;
+      if (dtype == 0) { const float* f = reinterpret_cast<const float*>(src) + at; for (size_t i = 0; i < run; i++) dst[i] = f[i]; }
+      else { const uint16_t* h = reinterpret_cast<const uint16_t*>(src) + at; for (size_t i = 0; i < run; i++) { const uint32_t u = uint32_t(h[i]) << 16; std::memcpy(dst + i, &u, 4); } }
+    }
+  }
+  copy(blocks * block, tail, o.data + runs * groupLen);
+  munmap(map, end - start);
+  return env.Undefined();
+}
+
 // patchMapped(fd, offset, size, index, bytes): element index[i] (ascending) of the array of
 // `size`-byte elements at file offset `offset` gets bytes[i·size …], written through a shared
 // mapping of just the stretch they span: the pages are page-cache hits, and touching them in
@@ -1115,6 +1179,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tiesMerge", Napi::Function::New(env, TiesMerge));
   exports.Set("absHistSegments", Napi::Function::New(env, AbsHistSegments));
   exports.Set("patchMapped", Napi::Function::New(env, PatchMapped));
+  exports.Set("sampleMapped", Napi::Function::New(env, SampleMapped));
   exports.Set("dogeGradient", Napi::Function::New(env, DogeGradient));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));
   exports.Set("sgdStep", Napi::Function::New(env, SgdStep));

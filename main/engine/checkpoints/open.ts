@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { AmalgamError } from '#common/errors'
 import type { TensorMeta, TensorSource } from '../tensors/source'
 import { isFloat } from '../tensors/source'
+import type { BlockSpec } from '../tensors/block-sample'
 import { openSafetensors, type SafetensorsFile, type TensorEntry } from '../safetensors/reader'
 
 export const SINGLE_FILE = 'model.safetensors'
@@ -194,12 +195,12 @@ class DiskModel implements ModelSource {
     return file.readF32Into(name, out)
   }
 
-  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void {
+  sampleBlocks(name: string, spec: BlockSpec, out: Float32Array): void {
     const { file, entry } = this.locate(name)
     if (!isFloat(entry.dtype)) {
       throw new AmalgamError('BAD_REQUEST', `${this.label}: tensor "${name}" is ${entry.dtype}; integer and bool tensors are copied byte for byte, not read as float32`)
     }
-    file.readF32Chunks(name, starts, count, out)
+    file.sampleBlocks(name, spec, out)
   }
 
   async readRaw(name: string): Promise<Uint8Array> {

@@ -5,6 +5,7 @@
 import { AmalgamError } from '#common/errors'
 import { isFloat, type TensorMeta, type TensorSource } from '../tensors/source'
 import { openModel } from '../checkpoints/open'
+import type { BlockSpec } from '../tensors/block-sample'
 
 export const VISION_PREFIX = 'vision_model.'
 
@@ -20,16 +21,16 @@ export class PrefixSource implements TensorSource {
     this.keep = inner.names().filter((n) => n.startsWith(prefix))
     this.set = new Set(this.keep)
     if (this.keep.length === 0) throw new AmalgamError('BAD_FILE', `${inner.label}: no ${prefix}* tensors (is this a CLIP vision checkpoint?)`)
-    const chunks = inner.readF32Chunks?.bind(inner)
-    if (chunks) this.readF32Chunks = (name, starts, count, out) => { this.check(name); chunks(name, starts, count, out) }
+    const sample = inner.sampleBlocks?.bind(inner)
+    if (sample) this.sampleBlocks = (name, spec, out) => { this.check(name); sample(name, spec, out) }
   }
   names(): string[] { return [...this.keep] }
   has(name: string): boolean { return this.set.has(name) }
   meta(name: string): TensorMeta { this.check(name); return this.inner.meta(name) }
   readF32(name: string): Promise<Float32Array> { this.check(name); return this.inner.readF32(name) }
   readRaw(name: string): Promise<Uint8Array> { this.check(name); return this.inner.readRaw(name) }
-  /** present when the inner source reads chunks (TensorSource.readF32Chunks) */
-  readonly readF32Chunks?: (name: string, starts: ArrayLike<number>, count: number, out: Float32Array) => void
+  /** present when the inner source takes block samples (TensorSource.sampleBlocks) */
+  readonly sampleBlocks?: (name: string, spec: BlockSpec, out: Float32Array) => void
   async close(): Promise<void> { await this.inner.close?.() }
   private check(name: string): void { if (!this.set.has(name)) throw new AmalgamError('BAD_REQUEST', `${this.label}: no tensor named ${name} in the vision tower`) }
 }

@@ -36,6 +36,8 @@ export interface Addon {
   absHistSegments(chunks: Float32Array[], base: Float32Array | null, offsets: Uint32Array, hists: Uint32Array[], threads: number): Float64Array
   /** Writes bytes[i·size …] at file offset + index[i]·size (index ascending) through a shared mapping of the stretch. */
   patchMapped(fd: number, offset: number, size: number, index: Uint32Array, bytes: Uint8Array): void
+  /** The block sample (tensors/block-sample.ts) of n F32 (dtype 0) or BF16 (1) values at file offset `offset`, through a read-only mapping. */
+  sampleMapped(fd: number, offset: number, dtype: number, n: number, block: number, runs: number, run: number, seed: number, out: Float32Array): void
   /** DogeTA: e[j·rows + o] = c[j·rows + o] − Λ⟨V_j[o], δ[o]⟩, out[o,:] = −2Λ Σ_j e_{j,o} V_j[o,:] (out null: residuals only); returns Σ_o Σ_j e². */
   dogeGradient(
     V: readonly Float32Array[], delta: Float32Array, c: Float64Array, out: Float32Array | null,

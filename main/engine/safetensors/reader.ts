@@ -6,6 +6,8 @@ import type { DType } from '#common/types'
 import { AmalgamError } from '#common/errors'
 import { decodeIntoF32, DTYPE_BYTES } from './dtype'
 import { parseHeader, parseHeaderLength, type TensorEntry } from './header'
+import { blockLayout, sampleBlocksOf, type BlockSpec } from '../tensors/block-sample'
+import { kernelAddon } from '../kernels/native-kernels'
 
 export type { TensorEntry } from './header'
 
@@ -31,8 +33,8 @@ export interface SafetensorsFile {
   readF32(name: string): Promise<Float32Array>
   /** like readF32 but into a caller-owned buffer (reused across tensors by streaming loops); returns the filled view */
   readF32Into(name: string, out: Float32Array): Promise<Float32Array>
-  /** TensorSource.readF32Chunks: `count` values at each of `starts`, decoded into `out` back to back */
-  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void
+  /** TensorSource.sampleBlocks */
+  sampleBlocks(name: string, spec: BlockSpec, out: Float32Array): void
   close(): Promise<void>
 }
 
@@ -70,8 +72,8 @@ async function readFully(fh: FileHandle, target: Uint8Array, position: number, p
   }
 }
 
-/** readFully's synchronous twin, for many small positioned reads (page cache) where a promise each would dominate. */
-function readFullySync(fd: number, target: Uint8Array, position: number, path: string): void {
+/** readFully's synchronous twin, for positioned reads of page-cache data where a promise round trip would cost more than the copy. */
+export function readFullySync(fd: number, target: Uint8Array, position: number, path: string): void {
   let done = 0
   while (done < target.byteLength) {
     const n = readSync(fd, target, done, target.byteLength - done, position + done)
@@ -178,25 +180,20 @@ class File implements SafetensorsFile {
     }
   }
 
-  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void {
+  sampleBlocks(name: string, spec: BlockSpec, out: Float32Array): void {
     const t = this.floatEntry(name)
-    const size = DTYPE_BYTES[t.dtype]
-    const numel = (t.end - t.begin) / size
-    if (out.length < starts.length * count) throw new AmalgamError('BAD_REQUEST', `${this.path}: ${starts.length} chunks of ${count} values of "${name}" need ${starts.length * count} values, output buffer holds ${out.length}`)
-    const bytes = count * size
-    const staging = t.dtype === 'F32' ? null : takeScratch(bytes)
-    try {
-      for (let i = 0; i < starts.length; i++) {
-        const s = starts[i]
-        if (!(s >= 0 && s + count <= numel)) throw new AmalgamError('BAD_REQUEST', `${this.path}: chunk [${s}, ${s + count}) is outside tensor "${name}" (${numel} values)`)
-        const dst = out.subarray(i * count, (i + 1) * count)
-        const target = staging ? staging.subarray(0, bytes) : new Uint8Array(dst.buffer, dst.byteOffset, bytes)
-        readFullySync(this.fh.fd, target, this.dataStart + t.begin + s * size, this.path)
-        if (staging) decodeIntoF32(target, t.dtype, dst)
-      }
-    } finally {
-      if (staging) giveScratch(staging)
+    const count = (t.end - t.begin) / DTYPE_BYTES[t.dtype]
+    const need = blockLayout(count, spec).total
+    if (out.length < need) throw new AmalgamError('BAD_REQUEST', `${this.path}: the block sample of "${name}" needs ${need} values, output buffer holds ${out.length}`)
+    const addon = kernelAddon()
+    if (addon && (t.dtype === 'F32' || t.dtype === 'BF16')) {
+      addon.sampleMapped(this.fh.fd, this.dataStart + t.begin, t.dtype === 'F32' ? 0 : 1, count, spec.block, spec.runs, spec.run, spec.seed, out)
+      return
     }
+    // without the addon (or for F16/F64): the whole tensor, read synchronously
+    const bytes = freshBytes(t.end - t.begin)
+    readFullySync(this.fh.fd, bytes, this.dataStart + t.begin, this.path)
+    sampleBlocksOf(decodeIntoF32(bytes, t.dtype, new Float32Array(count)), spec, out)
   }
 
   private floatEntry(name: string): TensorEntry {

@@ -10,6 +10,7 @@ import { encodeFromF32 } from './dtype'
 import { buildHeader, type LaidOutTensor, type PlannedTensor } from './header'
 import { fsyncDir, tempSibling } from '../util/atomic'
 import { kernelAddon } from '../kernels/native-kernels'
+import { readFullySync } from './reader'
 
 export type { PlannedTensor, LaidOutTensor } from './header'
 
@@ -18,14 +19,6 @@ const PATCH_GAP_BYTES = 8192
 /** …up to stretches of this size */
 const PATCH_SPAN_BYTES = 16 << 20
 
-function readFullySync(fd: number, target: Uint8Array, position: number): void {
-  let done = 0
-  while (done < target.byteLength) {
-    const n = readSync(fd, target, done, target.byteLength - done, position + done)
-    if (n === 0) throw new Error(`short read at byte ${position + done}`)
-    done += n
-  }
-}
 
 /** The patch with strictly ascending indices (a repeated index keeps its last value). */
 function ascendingPatch(index: Uint32Array, bytes: Uint8Array, size: number): { index: Uint32Array; bytes: Uint8Array } {
@@ -56,7 +49,7 @@ function patchByStretches(fd: number, origin: number, size: number, index: Uint3
     if (buf.byteLength < span * size) buf = new Uint8Array(Math.max(span * size, 1 << 16))
     const view = buf.subarray(0, span * size)
     // a stretch with every element patched needs no read-back
-    if (span !== j - i) readFullySync(fd, view, origin + first * size)
+    if (span !== j - i) readFullySync(fd, view, origin + first * size, 'patch')
     for (let k = i; k < j; k++) view.set(bytes.subarray(k * size, (k + 1) * size), (index[k] - first) * size)
     let done = 0
     while (done < view.byteLength) done += writeSync(fd, view, done, view.byteLength - done, origin + first * size + done)

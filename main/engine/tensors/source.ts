@@ -2,6 +2,7 @@
 // (safetensors files, sharded HF folders) and in-memory ones share this interface, so merge
 // methods, evaluation and export never care where weights live.
 import type { DType } from '#common/types'
+import { sampleBlocksOf, type BlockSpec } from './block-sample'
 
 export interface TensorMeta { name: string; shape: number[]; dtype: DType }
 
@@ -21,18 +22,17 @@ export interface TensorSource {
   /** the stored bytes, unconverted (integer buffers are copied byte for byte) */
   readRaw(name: string): Promise<Uint8Array>
   /**
-   * Optional: `count` values of a floating tensor's flat order at each element offset in `starts`,
-   * decoded to float32 into `out` back to back (chunk i at out[i·count …]). Synchronous on
-   * purpose: a sampling pass issues thousands of these few-KB reads, which the page cache serves
-   * in a few µs each, where a promise round trip each would cost several times the read.
+   * Optional: the block sample of a floating tensor (tensors/block-sample.ts) into `out`.
+   * Synchronous on purpose: it touches every page of the tensor once, which the addon does through
+   * a mapping of the page-cache copy in a fraction of a read.
    */
-  readF32Chunks?(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void
+  sampleBlocks?(name: string, spec: BlockSpec, out: Float32Array): void
   close?(): Promise<void>
 }
 
-/** Whether every source reads chunks (TensorSource.readF32Chunks). */
-export const canReadChunks = (sources: readonly TensorSource[]): sources is Array<TensorSource & Required<Pick<TensorSource, 'readF32Chunks'>>> =>
-  sources.every((s) => typeof s.readF32Chunks === 'function')
+/** Whether every source takes block samples (TensorSource.sampleBlocks). */
+export const canSampleBlocks = (sources: readonly TensorSource[]): sources is Array<TensorSource & Required<Pick<TensorSource, 'sampleBlocks'>>> =>
+  sources.every((s) => typeof s.sampleBlocks === 'function')
 
 export interface MemTensor { shape: number[]; data: Float32Array }
 
@@ -55,14 +55,7 @@ export class MemorySource implements TensorSource {
   meta(name: string): TensorMeta { return { name, shape: [...this.get(name).shape], dtype: 'F32' } }
   async readF32(name: string): Promise<Float32Array> { return this.get(name).data }
   async readRaw(name: string): Promise<Uint8Array> { const d = this.get(name).data; return new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }
-  readF32Chunks(name: string, starts: ArrayLike<number>, count: number, out: Float32Array): void {
-    const d = this.get(name).data
-    for (let i = 0; i < starts.length; i++) {
-      const s = starts[i]
-      if (!(s >= 0 && s + count <= d.length)) throw new Error(`${this.label}: chunk [${s}, ${s + count}) is outside tensor ${name} (${d.length} values)`)
-      out.set(d.subarray(s, s + count), i * count)
-    }
-  }
+  sampleBlocks(name: string, spec: BlockSpec, out: Float32Array): void { sampleBlocksOf(this.get(name).data, spec, out) }
   tensors(): Map<string, MemTensor> { return this.t }
   private get(name: string): MemTensor {
     const v = this.t.get(name)

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemorySink, MemorySource, type MemTensor } from '../../../main/engine/tensors/source'
 import { runMerge } from '../../../main/engine/merge/run'
-import { chunkPhase, setTiesSampling } from '../../../main/engine/merge/methods/_ties-sample'
+import { setTiesSampling } from '../../../main/engine/merge/methods/_ties-sample'
+import { blockPlaces } from '../../../main/engine/tensors/block-sample'
 import { availableKernelImplementations, useKernelImplementation } from '../../../main/engine/kernels/native-kernels'
 import { SafetensorsStreamWriter } from '../../../main/engine/safetensors/writer'
 import { openModel } from '../../../main/engine/checkpoints/open'
@@ -16,9 +17,9 @@ import { HfFolderWriter } from '../../../main/engine/checkpoints/export'
 import type { ModelPool } from '../../../main/engine/merge/types'
 import { randn } from './_pool'
 
-// stride = chunk · ratio = 32 values: a.weight 60 strides, a.bias 1 stride + 16 tail, b.weight 30 strides + 30 tail (out ≠ in), c.bias tail only
+// blocks of 32 values, 4 runs of 2 read from each: a.weight 60 blocks, a.bias 1 block + 16 tail, b.weight 30 blocks + 30 tail (out ≠ in), c.bias tail only
 const SHAPES: Record<string, number[]> = { 'a.weight': [48, 40], 'a.bias': [48], 'b.weight': [30, 33], 'c.bias': [7] }
-const SMALL = { chunk: 8, ratio: 4, groups: 4, minLength: 0, maxDeferred: 1 }
+const SMALL = { block: 32, runs: 4, run: 2, minLength: 0, maxDeferred: 1 }
 const N = 4
 
 function makePool(nanAt?: { model: number; name: string; index: number }): ModelPool {
@@ -88,8 +89,10 @@ describe('TIES sampled plan', () => {
   })
 
   it('NaN is refused naming the task, whether the sample reads it (tail) or not', async () => {
-    // a.weight (the pass's tensor 1, after a.bias) stride 3 holds elements 96…127; its sampled chunk is chunkPhase(1, 3)
-    const unsampled = 3 * 32 + ((chunkPhase(1, 3, 4) + 1) % 4) * 8
+    // a.weight (the pass's tensor 1, after a.bias): part 0 of block 3 holds elements 96…103, of
+    // which the run of 2 at blockPlaces(…, 3).at[0] is read
+    const read = blockPlaces({ block: 32, runs: 4, run: 2, seed: 1 }, 3).at[0]
+    const unsampled = 3 * 32 + (read + 2) % 8
     await expect(merge(makePool({ model: 2, name: 'a.weight', index: unsampled }), { threshold: 20 }, SMALL))
       .rejects.toThrow(/task vector 3 \(model3\): 1 NaN values among its entries/)
     // b.weight's last 30 values are its tail, always read in full
@@ -98,12 +101,12 @@ describe('TIES sampled plan', () => {
   })
 })
 
-describe('TIES sampled plan on safetensors files into an HF folder (chunk reads, mapped patches)', () => {
+describe('TIES sampled plan on safetensors files into an HF folder (mapped samples and patches)', () => {
   let dir = ''
   beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'amalgam-ties-sampled-')) })
   afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
-  it('equals the in-memory merge, native and JS (read-back stretches) patch paths', async () => {
+  it('equals the in-memory merge, native (mapped) and JS (whole-tensor reads, read-back stretches) paths', async () => {
     const mem = makePool()
     const write = async (source: MemorySource, file: string) => {
       const names = source.names()

@@ -181,21 +181,32 @@ describe('safetensors round trip', () => {
   })
 })
 
-describe('readF32Chunks', () => {
+describe('sampleBlocks', () => {
   for (const dtype of ['F32', 'BF16', 'F16'] as const) {
-    it(`${dtype}: chunks at any offsets decode like the whole tensor, out-of-range refused naming it`, async () => {
-      const path = join(dir, `chunks-${dtype}.safetensors`)
-      const values = Float32Array.from({ length: 600 }, (_, i) => (i - 300) / 64)
-      const w = await SafetensorsStreamWriter.create(path, [{ name: 'x', dtype, shape: [20, 30] }, { name: 'y', dtype, shape: [3] }])
+    it(`${dtype}: the file's block sample equals the one of the decoded tensor (native mapping and JS), too small a buffer refused`, async () => {
+      const { sampleBlocksOf, blockLayout } = await import('../../../main/engine/tensors/block-sample')
+      const { availableKernelImplementations, useKernelImplementation } = await import('../../../main/engine/kernels/native-kernels')
+      const path = join(dir, `blocks-${dtype}.safetensors`)
+      const values = Float32Array.from({ length: 2600 }, (_, i) => (i - 1300) / 64)
+      const w = await SafetensorsStreamWriter.create(path, [{ name: 'x', dtype, shape: [26, 100] }, { name: 'y', dtype, shape: [3] }])
       await w.write('y', encodeFromF32(Float32Array.of(1, 2, 3), dtype))
       await w.write('x', encodeFromF32(values, dtype))
       await w.commit()
       const f = await openSafetensors(path)
       const whole = await f.readF32('x')
-      const out = new Float32Array(3 * 7)
-      f.readF32Chunks('x', [593, 0, 250], 7, out)
-      expect([...out]).toEqual([...whole.subarray(593, 600), ...whole.subarray(0, 7), ...whole.subarray(250, 257)])
-      expect(() => f.readF32Chunks('x', [594], 7, out)).toThrow(/chunk \[594, 601\) is outside tensor "x" \(600 values\)/)
+      const spec = { block: 256, runs: 4, run: 8, seed: 5 }
+      const { total } = blockLayout(2600, spec)
+      const want = new Float32Array(total)
+      sampleBlocksOf(whole, spec, want)
+      expect(total).toBe(10 * 32 + 40)
+      for (const impl of availableKernelImplementations()) {
+        useKernelImplementation(impl)
+        const out = new Float32Array(total)
+        f.sampleBlocks('x', spec, out)
+        expect([...out], impl).toEqual([...want])
+        expect(() => f.sampleBlocks('x', spec, new Float32Array(total - 1)), impl).toThrow(/block sample of "x" needs 360 values/)
+        useKernelImplementation('auto')
+      }
       await f.close()
     })
   }

@@ -13,9 +13,9 @@ import { paramError } from '../schema'
 import { kthAbs } from './_select'
 import { AbsBucketSelect } from '../../kernels/select'
 import { kernelThreads } from '../../kernels/native-kernels'
-import { canPatch, canReadChunks } from '../../tensors/source'
+import { canPatch } from '../../tensors/source'
 import type { SampledBandSelect } from '../../kernels/sampled-select'
-import { sampledBounds, tiesSampling } from './_ties-sample'
+import { canSamplePool, sampledBounds, tiesSampling } from './_ties-sample'
 import { addScaled, addScaledInPlace, flatLength, inKeys, scanTensors, Scratch, writeHeld, writeTensors, type Slice, type TensorFilter } from './_stream'
 import {
   disjointMerge, disjointMergeInto, exactTopKInPlace, globalThresholds, keepFraction, mergekitDisjoint, tiesMergeSplit, trimAndMass, trimRank,
@@ -121,7 +121,7 @@ export async function runTies(
   job.diag.set('plan', plan.kind)
   job.diag.set('passes', passes)
   if (plan.kind === 'sampled') {
-    job.diag.set('sampledFraction', 1 / tiesSampling().ratio)
+    job.diag.set('sampledFraction', (tiesSampling().runs * tiesSampling().run) / tiesSampling().block)
     job.diag.set('bandMisses', bandMisses)
   }
   job.diag.set(patch ? 'patchedTensors' : 'heldTensors', held.length)
@@ -263,9 +263,9 @@ export function tiesHoldBudget(): number {
 
 /**
  * Per-task trim bounds for the merge pass, by the cheapest plan the pool and sinks allow:
- * - sampled (plain task vectors, patchable sinks, sources that read chunks, a large pool): a
- *   sample of 1/16 of the pool gives a narrow band per task, settled exactly in the merge pass —
- *   one full read in all (_ties-sample.ts);
+ * - sampled (plain task vectors, patchable sinks, sources that take block samples, a large
+ *   pool): a sample of 1/16 of every page of the pool gives a narrow band per task, settled
+ *   exactly in the merge pass — one full read in all (_ties-sample.ts);
  * - bucket: one selection pass finds each task's threshold bucket [lo, hi) (AbsBucketSelect),
  *   settled exactly during the merge pass — two full reads;
  * - exact (sinks without patch and output over the hold budget): globalThresholds' two selection
@@ -281,7 +281,7 @@ async function thresholdBounds(
     const { thresholds } = await globalThresholds(job, keep, vectors, filter)
     return exactBounds(job, keep, filter, thresholds, 'exact')
   }
-  if (plain && patch && d >= tiesSampling().minLength && canReadChunks([job.pool.base, ...job.pool.models])) {
+  if (plain && patch && d >= tiesSampling().minLength && canSamplePool(job)) {
     const s = await sampledBounds(job, rank, d, filter)
     if (s) return { kind: 'sampled', lo: s.lo, hi: s.hi, selectors: s.selectors, d, rank }
   }

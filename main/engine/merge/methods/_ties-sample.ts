@@ -1,23 +1,24 @@
 // TIES's sampled plan: the trim bands of every task from a sample of the pool instead of a full
-// read pass (kernels/sampled-select.ts explains the statistics). Each tensor is cut into strides
-// of `chunk · ratio` values; one chunk at a pseudo-random place in every stride is read (θ0 and
-// each θ_t, positioned reads served by the page cache), and the tail that does not fill a stride
-// is read in full. Chunks go to `groups` interleaved sub-samples whose spread measures the
-// sample's error.
+// read pass (kernels/sampled-select.ts explains the statistics). Each tensor gives its block
+// sample (tensors/block-sample.ts: runs × run of every `block` values, every page touched once,
+// read through a mapping of the page cache by the addon) for θ0 and each θ_t; the values past the
+// last whole block are read in full. The sample's `runs` sub-samples each cover every block; their
+// spread measures the sample's error.
 import { AmalgamError } from '#common/errors'
-import { numel, type TensorSource } from '../../tensors/source'
+import { canSampleBlocks, numel, type TensorSource } from '../../tensors/source'
+import { blockLayout, type BlockSpec } from '../../tensors/block-sample'
 import { SampledBandSelect, type SampledBand } from '../../kernels/sampled-select'
 import { throwIfCancelled, tick } from '../../util/task'
 import type { MergeJob } from '../types'
 import { checkShapes, floatNames, type TensorFilter } from './_stream'
 
 export interface TiesSampling {
-  /** values per chunk read (1024 f32 = one 4 KiB page) */
-  chunk: number
-  /** one chunk read per `ratio` chunks */
-  ratio: number
-  /** interleaved sub-samples (≥ 2) whose spread estimates the sample's error */
-  groups: number
+  /** values per block (1024 f32 = one 4 KiB page) */
+  block: number
+  /** parts of a block, one run read from each; also the number of sub-samples (≥ 2) */
+  runs: number
+  /** values per run */
+  run: number
   /** band half-width in standard errors of the estimated rank */
   z: number
   /** use the sampled plan only when the bands are expected to hold at most this share of coordinates */
@@ -28,11 +29,8 @@ export interface TiesSampling {
   bandOverride?: (t: number, band: SampledBand) => SampledBand
 }
 
-/**
- * bench:merge (ViT-B/32 × 8) tuning. Reading 1/16 of the pool in 4 KiB chunks costs ≈ 0.07 s here;
- * the bands then hold ≈ 0.2 % of each task's entries.
- */
-const DEFAULT_SAMPLING: Readonly<TiesSampling> = { chunk: 1024, ratio: 16, groups: 8, z: 6, maxDeferred: 0.05, minLength: 1 << 22 }
+/** bench:merge (ViT-B/32 × 8) tuning: 1/16 of every page; the bands then hold ≈ 0.25 % of each task's entries. */
+const DEFAULT_SAMPLING: Readonly<TiesSampling> = { block: 1024, runs: 8, run: 8, z: 6, maxDeferred: 0.05, minLength: 1 << 22 }
 let sampling: Readonly<TiesSampling> = DEFAULT_SAMPLING
 
 export function tiesSampling(): Readonly<TiesSampling> { return sampling }
@@ -44,31 +42,26 @@ export function setTiesSampling(change: Partial<TiesSampling>): () => void {
   return () => { sampling = before }
 }
 
+/** Whether the pool's sources can give block samples. */
+export const canSamplePool = (job: MergeJob): boolean => canSampleBlocks([job.pool.base, ...job.pool.models])
+
 /** Per-task bands [lo, hi) and their selectors, or null when the bands would defer too much. */
 export interface SampledBounds { lo: Float32Array; hi: Float32Array; selectors: SampledBandSelect[]; deferredEstimate: number }
 
-/** Which chunk of stride `stride` of the pass's tensor `tensor` is read: a fixed hash, so runs are reproducible. */
-export function chunkPhase(tensor: number, stride: number, ratio: number): number {
-  let h = Math.imul(tensor + 1, 0x9e3779b1) ^ Math.imul(stride + 1, 0x85ebca6b)
-  h ^= h >>> 15; h = Math.imul(h, 0x2c1b3c6d); h ^= h >>> 12
-  return (h >>> 0) % ratio
-}
-
-type ChunkSource = TensorSource & Required<Pick<TensorSource, 'readF32Chunks'>>
+type SamplingSource = TensorSource & Required<Pick<TensorSource, 'sampleBlocks'>>
 
 export async function sampledBounds(
   job: MergeJob, rank: number, d: number, filter: TensorFilter, opts: Readonly<TiesSampling> = sampling,
 ): Promise<SampledBounds | null> {
   const N = job.pool.models.length
-  const sources = [job.pool.base, ...job.pool.models] as ChunkSource[]
+  const sources = [job.pool.base, ...job.pool.models] as SamplingSource[]
   const names = floatNames(job, filter)
-  const stride = opts.chunk * opts.ratio
-  const G = opts.groups
+  const G = opts.runs
+  const spec = (i: number): BlockSpec => ({ block: opts.block, runs: opts.runs, run: opts.run, seed: i })
   const sels = Array.from({ length: N }, () => new SampledBandSelect(rank, d, G))
   let cap = 0
-  for (const n of names) { const len = numel(job.pool.base.meta(n).shape); cap = Math.max(cap, Math.floor(len / stride) * opts.chunk, len % stride) }
+  names.forEach((n, i) => { cap = Math.max(cap, blockLayout(numel(job.pool.base.meta(n).shape), spec(i)).total) })
   const bufs = sources.map(() => new Float32Array(cap))
-  let chunkCounter = 0
   const stage = 'thresholds (sample)'
   for (let i = 0; i < names.length; i++) {
     const name = names[i]
@@ -76,28 +69,22 @@ export async function sampledBounds(
     job.ctx.progress?.(stage, i / names.length, name)
     const shape = job.pool.base.meta(name).shape
     checkShapes(job, name, shape)
-    const n = numel(shape)
-    const strides = Math.floor(n / stride)
+    const s = spec(i)
+    const layout = blockLayout(numel(shape), s)
+    sources.forEach((src, k) => src.sampleBlocks(name, s, bufs[k]))
     const check = (nan: ArrayLike<number>): void => {
       for (let t = 0; t < N; t++) if (nan[t] > 0) throw new AmalgamError('BAD_FILE', `task vector ${t + 1} (${job.pool.models[t].label}): NaN values in tensor ${name}`)
     }
-    if (strides > 0) {
-      // chunk c of this tensor goes to sub-sample (counter + c) mod G; read group by group so
-      // that each sub-sample is one contiguous run of the buffers
-      const byGroup: number[][] = Array.from({ length: G }, () => [])
-      for (let c = 0; c < strides; c++) byGroup[(chunkCounter + c) % G].push(c * stride + chunkPhase(i, c, opts.ratio) * opts.chunk)
-      chunkCounter += strides
-      const starts = byGroup.flat()
-      sources.forEach((src, k) => src.readF32Chunks(name, starts, opts.chunk, bufs[k]))
-      const offsets = new Uint32Array(G + 1)
-      for (let g = 0; g < G; g++) offsets[g + 1] = offsets[g] + byGroup[g].length * opts.chunk
-      const len = offsets[G]
-      check(SampledBandSelect.addSample(sels, Array.from({ length: N }, (_, t) => bufs[t + 1].subarray(0, len)), offsets, byGroup.map((c) => c.length * stride), bufs[0].subarray(0, len)))
+    const sampledLen = G * layout.groupLength
+    if (sampledLen > 0) {
+      const offsets = Uint32Array.from({ length: G + 1 }, (_, g) => g * layout.groupLength)
+      // each sub-sample stands for the whole of the blocks' region, shared out between them
+      const represents = new Array(G).fill(layout.blocks * opts.block / G)
+      check(SampledBandSelect.addSample(sels, Array.from({ length: N }, (_, t) => bufs[t + 1].subarray(0, sampledLen)), offsets, represents, bufs[0].subarray(0, sampledLen)))
     }
-    const tail = n - strides * stride
-    if (tail > 0) {
-      sources.forEach((src, k) => src.readF32Chunks(name, [strides * stride], tail, bufs[k]))
-      check(SampledBandSelect.addFull(sels, Array.from({ length: N }, (_, t) => bufs[t + 1].subarray(0, tail)), bufs[0].subarray(0, tail)))
+    if (layout.tail > 0) {
+      const tail = (k: number): Float32Array => bufs[k].subarray(sampledLen, layout.total)
+      check(SampledBandSelect.addFull(sels, Array.from({ length: N }, (_, t) => tail(t + 1)), tail(0)))
     }
     await tick()
   }
