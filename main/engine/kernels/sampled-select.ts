@@ -33,6 +33,9 @@ function edge(b: number): number {
   return f32[0]
 }
 
+function addInto(acc: Float64Array, h: Uint32Array): void { for (let b = 0; b < acc.length; b++) acc[b] += h[b] }
+function prefixSum(h: Uint32Array, last: number): number { let c = 0; for (let b = 0; b <= last; b++) c += h[b]; return c }
+
 /** What the merge pass needs from a band: trim bounds and the expected share of entries inside. */
 export interface SampledBand { lo: number; hi: number; inBandFraction: number }
 
@@ -102,12 +105,13 @@ export class SampledBandSelect {
     const groups = this.groups!, full = this.full!
     const sampled = this.groupCount.reduce((a, b) => a + b, 0)
     const w = sampled > 0 ? this.represented / sampled : 0
-    // estimated count of values ≤ the top of bin b: exact full part + weighted sample part
-    const sample = new Float64Array(BINS)
-    for (const g of groups) for (let b = 0; b < BINS; b++) sample[b] += g[b]
+    // cumulative counts ≤ the top of bin b, full and sampled (tight loops over one array at a
+    // time: the sub-samples fit Uint32 counts)
+    const sum = Float64Array.from(full)
+    for (const g of groups) addInto(sum, g)
     const cumF = new Float64Array(BINS), cumS = new Float64Array(BINS)
     let cf = 0, cs = 0
-    for (let b = 0; b < BINS; b++) { cf += full[b]; cs += sample[b]; cumF[b] = cf; cumS[b] = cs }
+    for (let b = 0; b < BINS; b++) { const f = full[b]; cf += f; cs += sum[b] - f; cumF[b] = cf; cumS[b] = cs }
     const F = (b: number): number => (b < 0 ? 0 : cumF[b] + w * cumS[b])
     const firstAtLeast = (r: number): number => {
       let lo = 0, hi = BINS - 1
@@ -123,9 +127,7 @@ export class SampledBandSelect {
       const frac: number[] = []
       groups.forEach((g, i) => {
         if (this.groupCount[i] === 0) return
-        let c = 0
-        for (let b = 0; b <= b0; b++) c += g[b]
-        frac.push(c / this.groupCount[i])
+        frac.push(prefixSum(g, b0) / this.groupCount[i])
       })
       let split = 0
       if (frac.length >= 2) {
