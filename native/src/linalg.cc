@@ -579,6 +579,14 @@ Napi::Value AbsHistSegments(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// A byte offset into a file: multi-GB shards exceed Dim's 2^31, so it is read as a double (exact to 2^53).
+size_t FileOffset(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "amalgam_linalg: offset must be a number");
+  const double off = info[i].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || off != std::floor(off) || off > 9007199254740992.0) throw Napi::RangeError::New(info.Env(), "amalgam_linalg: offset must be a non-negative integer");
+  return size_t(off);
+}
+
 // The sampled TIES plan's block position: which `take` values of block b are read. The same
 // integer hash as main/engine/tensors/block-sample.ts (blockPhase), so every source samples alike.
 inline uint32_t BlockPhase(uint32_t seed, uint32_t b, uint32_t span) {
@@ -599,10 +607,7 @@ inline uint32_t BlockPhase(uint32_t seed, uint32_t b, uint32_t span) {
 Napi::Value SampleMapped(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   const int fd = int(Dim(info, 0, "fd"));
-  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: offset must be a number");
-  const double off = info[1].As<Napi::Number>().DoubleValue();
-  if (!(off >= 0) || off != std::floor(off) || off > 9007199254740992.0) throw Napi::RangeError::New(env, "amalgam_linalg: offset must be a non-negative integer");
-  const size_t offset = size_t(off);
+  const size_t offset = FileOffset(info, 1);
   const size_t dtype = Dim(info, 2, "dtype"), n = Dim(info, 3, "n"), block = Dim(info, 4, "block"), runs = Dim(info, 5, "runs"), run = Dim(info, 6, "run");
   const uint32_t seed = uint32_t(Dim(info, 7, "seed"));
   if (dtype > 1) throw Napi::RangeError::New(env, "amalgam_linalg: sampleMapped reads F32 (0) or BF16 (1)");
@@ -651,11 +656,7 @@ Napi::Value SampleMapped(const Napi::CallbackInfo& info) {
 Napi::Value PatchMapped(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   const int fd = int(Dim(info, 0, "fd"));
-  // file offsets exceed 2^31 in multi-GB shards: read as a double (exact to 2^53)
-  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "amalgam_linalg: offset must be a number");
-  const double off = info[1].As<Napi::Number>().DoubleValue();
-  if (!(off >= 0) || off != std::floor(off) || off > 9007199254740992.0) throw Napi::RangeError::New(env, "amalgam_linalg: offset must be a non-negative integer");
-  const size_t offset = size_t(off), size = Dim(info, 2, "size");
+  const size_t offset = FileOffset(info, 1), size = Dim(info, 2, "size");
   if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "amalgam_linalg: index must be a Uint32Array");
   if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) throw Napi::TypeError::New(env, "amalgam_linalg: bytes must be a Uint8Array");
   auto index = info[3].As<Napi::Uint32Array>();
