@@ -282,7 +282,7 @@ async function thresholdBounds(
     return exactBounds(job, keep, filter, thresholds, 'exact')
   }
   if (plain && patch && d >= tiesSampling().minLength && canSamplePool(job)) {
-    const s = await sampledBounds(job, rank, d, filter)
+    const s = await sampledBounds(job, rank, d, filter, TIES_THREADS)
     if (s) return { kind: 'sampled', lo: s.lo, hi: s.hi, selectors: s.selectors, d, rank }
   }
   const selectors = Array.from({ length: N }, () => new AbsBucketSelect(rank))

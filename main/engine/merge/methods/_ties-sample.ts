@@ -50,8 +50,9 @@ export interface SampledBounds { lo: Float32Array; hi: Float32Array; selectors: 
 
 type SamplingSource = TensorSource & Required<Pick<TensorSource, 'sampleBlocks'>>
 
+/** `threads`: for the sample's histograms (spread over the tasks). */
 export async function sampledBounds(
-  job: MergeJob, rank: number, d: number, filter: TensorFilter, opts: Readonly<TiesSampling> = sampling,
+  job: MergeJob, rank: number, d: number, filter: TensorFilter, threads: number, opts: Readonly<TiesSampling> = sampling,
 ): Promise<SampledBounds | null> {
   const N = job.pool.models.length
   const sources = [job.pool.base, ...job.pool.models] as SamplingSource[]
@@ -80,11 +81,11 @@ export async function sampledBounds(
       const offsets = Uint32Array.from({ length: G + 1 }, (_, g) => g * layout.groupLength)
       // each sub-sample stands for the whole of the blocks' region, shared out between them
       const represents = new Array(G).fill(layout.blocks * opts.block / G)
-      check(SampledBandSelect.addSample(sels, Array.from({ length: N }, (_, t) => bufs[t + 1].subarray(0, sampledLen)), offsets, represents, bufs[0].subarray(0, sampledLen)))
+      check(SampledBandSelect.addSample(sels, Array.from({ length: N }, (_, t) => bufs[t + 1].subarray(0, sampledLen)), offsets, represents, bufs[0].subarray(0, sampledLen), threads))
     }
     if (layout.tail > 0) {
       const tail = (k: number): Float32Array => bufs[k].subarray(sampledLen, layout.total)
-      check(SampledBandSelect.addFull(sels, Array.from({ length: N }, (_, t) => tail(t + 1)), tail(0)))
+      check(SampledBandSelect.addFull(sels, Array.from({ length: N }, (_, t) => tail(t + 1)), tail(0), threads))
     }
     await tick()
   }
