@@ -631,16 +631,12 @@ Napi::Value SampleMapped(const Napi::CallbackInfo& info) {
   };
   const size_t groupLen = blocks * run;
   for (size_t b = 0; b < blocks; b++) {
-    // one hash per block, then an LCG stream for the places (BlockPlaces in block-sample.ts)
+    // one hash per block, then an LCG stream for the places (blockPlaces in block-sample.ts)
     uint32_t x = BlockPhase(seed, uint32_t(b), 0xffffffffu);
     const size_t rot = x % runs;
-    const uint8_t* src = data + b * block * esize;
     for (size_t r = 0; r < runs; r++) {
       x = x * 1664525u + 1013904223u;
-      const size_t at = r * part + size_t((x >> 8) % span) * run;
-      float* dst = o.data + ((r + rot) % runs) * groupLen + b * run;
-      if (dtype == 0) { const float* f = reinterpret_cast<const float*>(src) + at; for (size_t i = 0; i < run; i++) dst[i] = f[i]; }
-      else { const uint16_t* h = reinterpret_cast<const uint16_t*>(src) + at; for (size_t i = 0; i < run; i++) { const uint32_t u = uint32_t(h[i]) << 16; std::memcpy(dst + i, &u, 4); } }
+      copy(b * block + r * part + size_t((x >> 8) % span) * run, run, o.data + ((r + rot) % runs) * groupLen + b * run);
     }
   }
   copy(blocks * block, tail, o.data + runs * groupLen);

@@ -2,35 +2,30 @@
 // read that the caller makes anyway.
 //
 // TIES trims each task vector at its exact k-th magnitude over the whole model, which took a read
-// pass of its own (AbsBucketSelect: a histogram of every value). A sample of 1/R of each large
-// tensor, read in page-sized chunks spread evenly through it (the rest of a tensor — its tail, and
-// small tensors — read in full), places the j-th value within a narrow band of ranks. The merge
-// pass then decides every entry outside the band at once, counts the entries below it and keeps
-// the few inside it; settle() finds the exact j-th value among those, or reports that the band
-// missed it (a rare event the caller recovers from by selecting exactly and merging again), so the
-// answer never depends on the sample, only the speed does.
+// pass of its own (AbsBucketSelect: a histogram of every value). A sample (TIES's block sample of
+// every page, tensors/block-sample.ts; values it does not sample, such as a tensor's tail, are
+// added in full) places the j-th value within a narrow band of ranks. The merge pass then decides
+// every entry outside the band at once, counts the entries below it and keeps the few inside it;
+// settle() finds the exact j-th value among those, or reports that the band missed it (a rare
+// event the caller recovers from by selecting exactly and merging again), so the answer never
+// depends on the sample, only the speed does.
 //
 // Band width: the rank error of the sample's estimate is taken as the larger of the binomial
-// (independent draws) error and the spread between G interleaved sub-samples — chunks of
-// neighbouring rows are correlated, which the binomial error alone would understate.
+// (independent draws) error and the spread between G sub-samples — neighbouring values are
+// correlated, which the binomial error alone would understate.
 import { AmalgamError } from '#common/errors'
-import { absHistograms, absHistogramSegments, kthSmallestAbs } from './select'
+import { absHistograms, absHistogramSegments, floatFromBits, INF_BITS, kthSmallestAbs } from './select'
 import { kernelThreads } from './native-kernels'
 
-const INF_BITS = 0x7f800000
 /** histogram resolution: the top 18 bits of |v| (8 exponent bits, 10 mantissa bits: 0.1 % wide bins) */
 const BITS = 18
 const SHIFT = 31 - BITS
 const BINS = 1 << BITS
 
-const f32 = new Float32Array(1)
-const u32 = new Uint32Array(f32.buffer)
 /** lower edge of histogram bin b (bins past +∞ hold only NaN, which is never counted) */
 function edge(b: number): number {
   const bits = b * (1 << SHIFT)
-  if (bits > INF_BITS) return Infinity
-  u32[0] = bits >>> 0
-  return f32[0]
+  return bits > INF_BITS ? Infinity : floatFromBits(bits >>> 0)
 }
 
 function addInto(acc: Float64Array, h: Uint32Array): void { for (let b = 0; b < acc.length; b++) acc[b] += h[b] }
@@ -43,8 +38,6 @@ export class SampledBandSelect {
   private full: Uint32Array | null = new Uint32Array(BINS)
   private groups: Uint32Array[] | null
   private readonly groupCount: Float64Array
-  /** non-NaN values read in full (weight 1) */
-  private fullCount = 0
   /** entries the sampled values stand for (the sampled regions' total length) */
   private represented = 0
   private band: SampledBand | null = null
@@ -64,9 +57,7 @@ export class SampledBandSelect {
    * with `base`. Returns the NaN count per selector.
    */
   static addFull(sels: SampledBandSelect[], chunks: Float32Array[], base?: Float32Array, threads = kernelThreads()): ArrayLike<number> {
-    const nan = absHistograms(chunks, sels.map((s) => s.open().full!), base, threads)
-    sels.forEach((s, i) => { s.fullCount += chunks[i].length - nan[i] })
-    return nan
+    return absHistograms(chunks, sels.map((s) => s.open().full!), base, threads)
   }
 
   /**
@@ -105,13 +96,12 @@ export class SampledBandSelect {
     const groups = this.groups!, full = this.full!
     const sampled = this.groupCount.reduce((a, b) => a + b, 0)
     const w = sampled > 0 ? this.represented / sampled : 0
-    // cumulative counts ≤ the top of bin b, full and sampled (tight loops over one array at a
-    // time: the sub-samples fit Uint32 counts)
-    const sum = Float64Array.from(full)
-    for (const g of groups) addInto(sum, g)
+    // cumulative counts ≤ the top of bin b, full and sampled (tight loops over one array at a time)
+    const sample = new Float64Array(BINS)
+    for (const g of groups) addInto(sample, g)
     const cumF = new Float64Array(BINS), cumS = new Float64Array(BINS)
     let cf = 0, cs = 0
-    for (let b = 0; b < BINS; b++) { const f = full[b]; cf += f; cs += sum[b] - f; cumF[b] = cf; cumS[b] = cs }
+    for (let b = 0; b < BINS; b++) { cf += full[b]; cs += sample[b]; cumF[b] = cf; cumS[b] = cs }
     const F = (b: number): number => (b < 0 ? 0 : cumF[b] + w * cumS[b])
     const firstAtLeast = (r: number): number => {
       let lo = 0, hi = BINS - 1

@@ -7,7 +7,7 @@ import { AmalgamError } from '#common/errors'
 import { kernelAddon, kernelThreads } from './native-kernels'
 
 const ABS_MASK = 0x7fffffff
-const INF_BITS = 0x7f800000
+export const INF_BITS = 0x7f800000
 const BINS = 65536
 
 export type F32Chunks = Float32Array | readonly Float32Array[]
@@ -22,7 +22,7 @@ function bitsOf(chunk: Float32Array): Uint32Array {
 
 const f32 = new Float32Array(1)
 const u32 = new Uint32Array(f32.buffer)
-function floatFromBits(b: number): number { u32[0] = b; return f32[0] }
+export function floatFromBits(b: number): number { u32[0] = b; return f32[0] }
 
 /**
  * A Uint32 histogram that spills into float64 totals before it could overflow, so counts stay

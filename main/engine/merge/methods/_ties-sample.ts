@@ -46,7 +46,7 @@ export function setTiesSampling(change: Partial<TiesSampling>): () => void {
 export const canSamplePool = (job: MergeJob): boolean => canSampleBlocks([job.pool.base, ...job.pool.models])
 
 /** Per-task bands [lo, hi) and their selectors, or null when the bands would defer too much. */
-export interface SampledBounds { lo: Float32Array; hi: Float32Array; selectors: SampledBandSelect[]; deferredEstimate: number }
+export interface SampledBounds { lo: Float32Array; hi: Float32Array; selectors: SampledBandSelect[] }
 
 type SamplingSource = TensorSource & Required<Pick<TensorSource, 'sampleBlocks'>>
 
@@ -93,5 +93,5 @@ export async function sampledBounds(
   const bands = sels.map((s, t) => opts.bandOverride ? s.override(opts.bandOverride(t, s.bounds(opts.z))) : s.bounds(opts.z))
   const deferredEstimate = 1 - bands.reduce((a, b) => a * (1 - b.inBandFraction), 1)
   if (deferredEstimate > opts.maxDeferred) return null
-  return { lo: Float32Array.from(bands, (b) => b.lo), hi: Float32Array.from(bands, (b) => b.hi), selectors: sels, deferredEstimate }
+  return { lo: Float32Array.from(bands, (b) => b.lo), hi: Float32Array.from(bands, (b) => b.hi), selectors: sels }
 }
