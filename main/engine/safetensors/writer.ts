@@ -1,7 +1,7 @@
 // safetensors writers. The header is fixed up front from a plan (names, dtypes, shapes), so tensor
 // data can be streamed one tensor at a time into a temp file at known offsets, then fsynced and
 // renamed into place (formats.md §6.2). Nothing half-written ever carries the final name.
-import { readSync, writeSync } from 'node:fs'
+import { writeSync } from 'node:fs'
 import { open, rename, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { DType } from '#common/types'

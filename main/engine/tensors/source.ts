@@ -30,8 +30,11 @@ export interface TensorSource {
   close?(): Promise<void>
 }
 
+/** A source that takes block samples. */
+export type SamplingSource = TensorSource & Required<Pick<TensorSource, 'sampleBlocks'>>
+
 /** Whether every source takes block samples (TensorSource.sampleBlocks). */
-export const canSampleBlocks = (sources: readonly TensorSource[]): sources is Array<TensorSource & Required<Pick<TensorSource, 'sampleBlocks'>>> =>
+export const canSampleBlocks = (sources: readonly TensorSource[]): sources is SamplingSource[] =>
   sources.every((s) => typeof s.sampleBlocks === 'function')
 
 export interface MemTensor { shape: number[]; data: Float32Array }

@@ -5,7 +5,7 @@
 // last whole block are read in full. The sample's `runs` sub-samples each cover every block; their
 // spread measures the sample's error.
 import { AmalgamError } from '#common/errors'
-import { canSampleBlocks, numel, type TensorSource } from '../../tensors/source'
+import { canSampleBlocks, numel, type SamplingSource } from '../../tensors/source'
 import { blockLayout, type BlockSpec } from '../../tensors/block-sample'
 import { SampledBandSelect, type SampledBand } from '../../kernels/sampled-select'
 import { throwIfCancelled, tick } from '../../util/task'
@@ -47,8 +47,6 @@ export const canSamplePool = (job: MergeJob): boolean => canSampleBlocks([job.po
 
 /** Per-task bands [lo, hi) and their selectors, or null when the bands would defer too much. */
 export interface SampledBounds { lo: Float32Array; hi: Float32Array; selectors: SampledBandSelect[] }
-
-type SamplingSource = TensorSource & Required<Pick<TensorSource, 'sampleBlocks'>>
 
 /** `threads`: for the sample's histograms (spread over the tasks). */
 export async function sampledBounds(
